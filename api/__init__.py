@@ -1,0 +1,1 @@
+"""FastAPI application: the only package that speaks HTTP."""

@@ -1,0 +1,29 @@
+"""The ``expro`` command: one entry point, one module per command group."""
+
+from __future__ import annotations
+
+import click
+
+from expro.cli import db as db_cmd
+from expro.cli import demo as demo_cmd
+from expro.cli import imports as import_cmd
+from expro.cli import serve as serve_cmd
+from expro.cli import users as user_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="expro")
+def cli() -> None:
+    """Expro: supervision of land and house expropriation (征收监督)."""
+
+
+cli.add_command(db_cmd.db)
+cli.add_command(import_cmd.import_package)
+cli.add_command(demo_cmd.demo)
+cli.add_command(serve_cmd.serve)
+cli.add_command(user_cmd.user)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="expro")

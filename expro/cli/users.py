@@ -1,0 +1,5 @@
+"""placeholder during development."""
+import click
+
+@click.group()
+def user(): pass

@@ -1,0 +1,89 @@
+"""Database access for the CLI and the API: the URL, engines, migrations and versions."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, text
+
+from expro import cluster
+from expro.errors import DatabaseError
+from expro.settings import Settings, get_settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql" / "postgis"
+
+#: A connection that commands use instead of opening their own (tests bind their rolled-back transaction).
+_bound_connection: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
+    "expro_bound_connection", default=None)
+
+
+def database_url(settings: Settings | None = None, *, start: bool = False) -> str:
+    """The database URL: ``EXPRO_DATABASE_URL``, or the local cluster (started when ``start``)."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.database_url
+    if start:
+        return cluster.up(settings.home, settings.pg_port).url
+    info = cluster.cluster_info(settings.home, settings.pg_port)
+    if info is None:
+        raise DatabaseError("no database: run `expro db up` first, or set EXPRO_DATABASE_URL")
+    return info.url
+
+
+@lru_cache(maxsize=4)
+def engine_for(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine for the configured database."""
+    return engine_for(database_url(settings))
+
+
+@contextlib.contextmanager
+def bind_connection(conn: Connection) -> Iterator[None]:
+    """Make every ``transaction()`` in this context use ``conn`` (inside a savepoint)."""
+    token = _bound_connection.set(conn)
+    try:
+        yield
+    finally:
+        _bound_connection.reset(token)
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[Connection]:
+    """One transaction on the configured database (a savepoint on a bound test connection)."""
+    bound = _bound_connection.get()
+    if bound is not None:
+        with bound.begin_nested():
+            yield bound
+        return
+    with get_engine().begin() as conn:
+        yield conn
+
+
+def migrate(conn: Connection) -> None:
+    """Create PostGIS if needed and apply every Alembic migration on ``conn``."""
+    from alembic import command
+    from alembic.config import Config
+
+    conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+
+
+def versions(conn: Connection) -> dict[str, str | None]:
+    """PostgreSQL and PostGIS versions and the applied migration."""
+    pg = conn.execute(text("SHOW server_version")).scalar()
+    postgis = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
+    full = conn.execute(text("SELECT postgis_full_version()")).scalar() if postgis else None
+    migration = None
+    if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is not None:
+        migration = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return {"postgresql": pg, "postgis": postgis, "postgis_full": full, "migration": migration}

@@ -1,0 +1,1 @@
+"""Pure geometry and area logic for Expro (shapely 2 / geopandas): no database, no HTTP."""

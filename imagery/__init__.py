@@ -1,0 +1,1 @@
+"""Everything that touches pixels: orthophoto ingest, COG, readers, tiles, footprints, change."""

@@ -1,0 +1,1 @@
+"""Batch area-discrepancy reports."""

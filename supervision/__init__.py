@@ -1,0 +1,1 @@
+"""The domain: projects, cases, registry matching, supervision models, alerts and audit."""

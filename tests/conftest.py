@@ -1,0 +1,49 @@
+"""Fixtures: a real PostGIS database; every test runs in a transaction rolled back at the end."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine
+
+os.environ.setdefault("KIVY_NO_ARGS", "1")
+os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The configured PostGIS database (local cluster or EXPRO_DATABASE_URL), migrated."""
+    from expro import db
+
+    url = db.database_url(start=True)
+    eng = db.engine_for(url)
+    with eng.begin() as conn:
+        db.migrate(conn)
+    return eng
+
+
+@pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back after the test; commands use it too."""
+    from expro.db import bind_connection
+
+    with engine.connect() as connection:
+        trans = connection.begin()
+        try:
+            with bind_connection(connection):
+                yield connection
+        finally:
+            trans.rollback()
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """The shared folder of real orthophotos, elevation models and footprints."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared real data not found at {SHARED_DATA}")
+    return SHARED_DATA
