@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -16,9 +15,17 @@ from expro.settings import Settings, get_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql" / "postgis"
 
-#: A connection that commands use instead of opening their own (tests bind their rolled-back transaction).
-_bound_connection: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
-    "expro_bound_connection", default=None)
+class _Binding:
+    """A connection that commands and requests use instead of opening their own.
+
+    Tests bind their rolled-back transaction here; a plain attribute (not a ContextVar) so that
+    the API's worker threads see it too.
+    """
+
+    connection: Connection | None = None
+
+
+_binding = _Binding()
 
 
 def database_url(settings: Settings | None = None, *, start: bool = False) -> str:
@@ -47,17 +54,17 @@ def get_engine(settings: Settings | None = None) -> Engine:
 @contextlib.contextmanager
 def bind_connection(conn: Connection) -> Iterator[None]:
     """Make every ``transaction()`` in this context use ``conn`` (inside a savepoint)."""
-    token = _bound_connection.set(conn)
+    previous, _binding.connection = _binding.connection, conn
     try:
         yield
     finally:
-        _bound_connection.reset(token)
+        _binding.connection = previous
 
 
 @contextlib.contextmanager
 def transaction() -> Iterator[Connection]:
     """One transaction on the configured database (a savepoint on a bound test connection)."""
-    bound = _bound_connection.get()
+    bound = _binding.connection
     if bound is not None:
         with bound.begin_nested():
             yield bound

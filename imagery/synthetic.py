@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from statistics import NormalDist
 from typing import Any
 
 import geopandas as gpd
@@ -65,12 +66,15 @@ def _value_noise(r0: int, h: int, w: int, cell_px: float, key: int) -> np.ndarra
     return rows[j] * (1 - fy)[:, None] + rows[j + 1] * fy[:, None]
 
 
-def _row_noise(seed: int, r0: int, h: int, w: int) -> np.ndarray:
-    """Gaussian sensor noise (3, h, w), each row drawn from a generator seeded by (seed, global row)."""
-    out = np.empty((3, h, w), np.float32)
-    for i in range(h):
-        out[:, i, :] = np.random.default_rng((seed, 0x5EED, r0 + i)).standard_normal((3, w), dtype=np.float32)
-    return out
+_NOISE_LUT = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)], np.float32)
+
+
+def _add_row_noise(img: np.ndarray, seed: int, r0: int, sigma: float) -> None:
+    """Add Gaussian-like sensor noise in place; each global row has its own generator seeded by (seed, row)."""
+    lut = _NOISE_LUT * np.float32(sigma)
+    for i in range(img.shape[1]):
+        u = np.frombuffer(np.random.default_rng((seed, 0x5EED, r0 + i)).bytes(img.shape[0] * img.shape[2]), np.uint8)
+        img[:, i, :] += lut[u].reshape(img.shape[0], img.shape[2])
 
 
 class _Layer:
@@ -233,7 +237,9 @@ def render_orthophoto(
     fux, fuy = _axes(field_px)
     f_green = np.asarray(crops == "green")
     f_period = np.where(f_green, 0.9, 0.7) / res
-    f_phase, f_tone = frng.uniform(0, 2 * np.pi, len(field_px)), frng.uniform(0.92, 1.08, len(field_px))
+    f_phase, f_tone = frng.uniform(0, 2 * np.pi, len(field_px)), frng.uniform(0.92, 1.08, (len(field_px), 1))
+    f_lo = (np.where(f_green[:, None], ROW_SOIL_COLOUR, TILLED_COLOURS[1]) * f_tone).astype(np.float32)
+    f_hi_lo = (np.where(f_green[:, None], CROP_COLOUR, TILLED_COLOURS[0]) * f_tone).astype(np.float32) - f_lo
     fields_l = _Layer(field_px)
     lanes_l = _Layer(px(_polygons(lanes, crs_obj, "lanes")[0]), None)
     bare_l = _Layer(px(_polygons(bare, crs_obj, "bare")[0]), None)
@@ -248,51 +254,59 @@ def render_orthophoto(
     if bands == 4:
         profile["alpha"] = "YES"
     c3 = lambda c: np.asarray(c, np.float32)[:, None]
+
+    def strip(r0: int, h: int) -> np.ndarray:
+        """Render rows [r0, r0+h) as a (bands, h, width) uint8 array."""
+        w = width
+        t, b = _value_noise(r0, h, w, 14 / res, key + 1), _value_noise(r0, h, w, 4 / res, key + 2)
+        fine = _value_noise(r0, h, w, 0.5 / res, key + 3)
+        img = np.empty((3, h, w), np.float32)
+        for c, (ga, gb) in enumerate(zip(*GROUND_COLOURS)):
+            img[c] = ga + (gb - ga) * t
+        img *= 0.94 + 0.08 * b + 0.04 * fine
+        fid = fields_l.burn(r0, h, w)
+        if (m := fid > 0).any():
+            rr, cc = np.nonzero(m)
+            k = fid[m] - 1
+            s = 0.5 + 0.5 * np.sin(2 * np.pi * ((cc + 0.5) * fuy[k] - (rr + r0 + 0.5) * fux[k]) / f_period[k] + f_phase[k])
+            q = np.where(f_green[k], np.clip((s - 0.3) * 2.5, 0, 1), s).astype(np.float32)
+            img[:, m] = (f_lo[k] + f_hi_lo[k] * q[:, None]).T * (0.94 + 0.12 * fine[m])
+        if (m := lanes_l.burn(r0, h, w, np.uint8) > 0).any():
+            img[:, m] = c3(LANE_COLOUR) * (0.95 + 0.05 * b[m] + 0.05 * fine[m])
+        if (m := bare_l.burn(r0, h, w, np.uint8) > 0).any():
+            chunks = _value_noise(r0, h, w, 0.3 / res, key + 4)[m]
+            ra, rb = c3(RUBBLE_COLOURS[0]), c3(RUBBLE_COLOURS[1])
+            img[:, m] = (ra + (rb - ra) * t[m]) * (0.72 + 0.5 * chunks + 0.1 * fine[m])
+        if (m := tshadow_l.burn(r0, h, w, np.uint8) > 0).any():
+            np.multiply(img, np.float32(0.6), out=img, where=m)
+        tid = trees_l.burn(r0, h, w)
+        if (m := tid > 0).any():
+            leaf = _value_noise(r0, h, w, 0.45 / res, key + 5)[m]
+            img[:, m] = c3(TREE_COLOUR) * (tree_tone[tid[m]] * (0.68 + 0.55 * leaf))
+        if (m := shadows_l.burn(r0, h, w, np.uint8) > 0).any():
+            np.multiply(img, np.float32(SHADOW_FACTOR), out=img, where=m)
+        rid = roofs_l.burn(r0, h, w)
+        if (m := rid > 0).any():
+            rr, cc = np.nonzero(m)
+            k = rid[m] - 1
+            dperp = (rr + r0 + 0.5 - cent[k, 1]) * ux[k] - (cc + 0.5 - cent[k, 0]) * uy[k]
+            ridge = np.where(ridged[k] & (np.abs(dperp) < 0.5), 1.08, 1.0)
+            img[:, m] = half[2 * k + 2 + (dperp > 0)].T * (ridge * (0.97 + 0.06 * fine[m])).astype(np.float32)
+        del t, b, fine, fid, tid, rid, m
+        _add_row_noise(img, seed, r0, NOISE_SIGMA)
+        out = np.empty((bands, h, w), np.uint8)
+        out[:3] = np.clip(np.rint(img, out=img), 0, 255, out=img)
+        if mask_l is not None:
+            inside = mask_l.burn(r0, h, w, np.uint8) > 0
+            out[:3, ~inside] = 0
+            out[3] = inside * np.uint8(255)
+        return out
+
     with rasterio.open(out_path, "w", **profile) as dst:
         dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue] + [ColorInterp.alpha] * (bands - 3)
         for r0 in range(0, height, tile_rows):
-            h, w = min(tile_rows, height - r0), width
-            t, b = _value_noise(r0, h, w, 14 / res, key + 1), _value_noise(r0, h, w, 4 / res, key + 2)
-            fine = _value_noise(r0, h, w, 0.5 / res, key + 3)
-            ga, gb = (np.asarray(c, np.float32)[:, None, None] for c in GROUND_COLOURS)
-            img = (ga + (gb - ga) * t) * (0.94 + 0.08 * b + 0.04 * fine)
-            fid = fields_l.burn(r0, h, w)
-            if (m := fid > 0).any():
-                rr, cc = np.nonzero(m)
-                k = fid[m] - 1
-                s = 0.5 + 0.5 * np.sin(2 * np.pi * ((cc + 0.5) * fuy[k] - (rr + r0 + 0.5) * fux[k]) / f_period[k] + f_phase[k])
-                crop = np.clip((s - 0.3) * 2.5, 0, 1)
-                grn = c3(ROW_SOIL_COLOUR) + (c3(CROP_COLOUR) - c3(ROW_SOIL_COLOUR)) * crop
-                soil = c3(TILLED_COLOURS[1]) + (c3(TILLED_COLOURS[0]) - c3(TILLED_COLOURS[1])) * s
-                img[:, m] = np.where(f_green[k], grn, soil) * (f_tone[k] * (0.94 + 0.12 * fine[m]))
-            if (m := lanes_l.burn(r0, h, w, np.uint8) > 0).any():
-                img[:, m] = c3(LANE_COLOUR) * (0.95 + 0.05 * b[m] + 0.05 * fine[m])
-            if (m := bare_l.burn(r0, h, w, np.uint8) > 0).any():
-                chunks = _value_noise(r0, h, w, 0.3 / res, key + 4)[m]
-                ra, rb = c3(RUBBLE_COLOURS[0]), c3(RUBBLE_COLOURS[1])
-                img[:, m] = (ra + (rb - ra) * t[m]) * (0.72 + 0.5 * chunks + 0.1 * fine[m])
-            if (m := tshadow_l.burn(r0, h, w, np.uint8) > 0).any():
-                img[:, m] *= 0.6
-            tid = trees_l.burn(r0, h, w)
-            if (m := tid > 0).any():
-                leaf = _value_noise(r0, h, w, 0.45 / res, key + 5)[m]
-                img[:, m] = c3(TREE_COLOUR) * (tree_tone[tid[m]] * (0.68 + 0.55 * leaf))
-            if (m := shadows_l.burn(r0, h, w, np.uint8) > 0).any():
-                img[:, m] *= SHADOW_FACTOR
-            rid = roofs_l.burn(r0, h, w)
-            if (m := rid > 0).any():
-                rr, cc = np.nonzero(m)
-                k = rid[m] - 1
-                dperp = (rr + r0 + 0.5 - cent[k, 1]) * ux[k] - (cc + 0.5 - cent[k, 0]) * uy[k]
-                ridge = np.where(ridged[k] & (np.abs(dperp) < 0.5), 1.08, 1.0)
-                img[:, m] = half[2 * k + 2 + (dperp > 0)].T * (ridge * (0.97 + 0.06 * fine[m])).astype(np.float32)
-            img += NOISE_SIGMA * _row_noise(seed, r0, h, w)
-            out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
-            if mask_l is not None:
-                inside = mask_l.burn(r0, h, w, np.uint8) > 0
-                out[:, ~inside] = 0
-                out = np.concatenate([out, (inside * np.uint8(255))[None]], 0)
-            dst.write(out, window=Window(0, r0, w, h))
+            h = min(tile_rows, height - r0)
+            dst.write(strip(r0, h), window=Window(0, r0, width, h))
     return {"path": os.fspath(out_path), "width": width, "height": height, "resolution_m": res,
             "crs": crs_obj.to_string(), "bounds": (xmin, ymax - height * res, xmin + width * res, ymax),
             "bands": bands}

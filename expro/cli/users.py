@@ -1,5 +1,59 @@
-"""placeholder during development."""
+"""``expro user add|passwd|list``: staff accounts."""
+
+from __future__ import annotations
+
 import click
+from sqlalchemy import text
+
+from expro import db
+from expro.cli.options import EXIT_BAD_INPUT, fail
+from supervision.accounts import ROLES, AccountError, hash_password, upsert_user
+
 
 @click.group()
-def user(): pass
+def user() -> None:
+    """Manage staff accounts (roles: field_crew, gis_officer, supervisor, inspector, admin)."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", required=True, help="Full name (姓名).")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--id-number", default=None, help="Resident ID number (身份证号).")
+@click.password_option(help="Password (asked for when omitted).")
+def user_add(username: str, name: str, role: str, id_number: str | None, password: str) -> None:
+    """Create or update the account USERNAME (the staff number, 工号)."""
+    try:
+        with db.transaction() as conn:
+            upsert_user(conn, username=username, name=name, role=role, password=password, id_number=id_number)
+    except AccountError as exc:
+        fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
+    click.echo(f"user {username} ({role}) saved")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.password_option(help="New password (asked for when omitted).")
+def user_passwd(username: str, password: str) -> None:
+    """Set the password of USERNAME."""
+    try:
+        pw_hash = hash_password(password)
+    except AccountError as exc:
+        fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
+    with db.transaction() as conn:
+        found = conn.execute(text("UPDATE app_user SET password_hash = :h WHERE username = :u RETURNING id"),
+                             {"h": pw_hash, "u": username}).scalar()
+    if found is None:
+        fail(f"no user {username!r}", EXIT_BAD_INPUT)
+    click.echo(f"password of {username} changed")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List the accounts."""
+    with db.transaction() as conn:
+        rows = conn.execute(text("SELECT username, name, role, active, password_hash IS NOT NULL AS can_sign_in "
+                                 "FROM app_user ORDER BY username")).all()
+    for r in rows:
+        click.echo(f"{r.username}\t{r.name}\t{r.role}\t{'active' if r.active else 'disabled'}\t"
+                   f"{'password set' if r.can_sign_in else 'no password'}")

@@ -1,0 +1,34 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+import expro
+from api import errors
+from api.deps import CurrentUser
+from api.routes import auth, health, pages, projects
+
+WEB_STATIC = Path(__file__).resolve().parent.parent / "web_map" / "static"
+
+
+def create_app() -> FastAPI:
+    """A new application with every router, the error table and the map's static files."""
+    app = FastAPI(title="Expro 征收监督", version=expro.__version__, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    errors.register(app)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(user: CurrentUser) -> dict:
+        """The OpenAPI description (signed-in users only)."""
+        return app.openapi()
+
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(projects.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
+    return app

@@ -1,0 +1,42 @@
+"""Domain errors mapped to HTTP responses in one table, registered once on the app."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from supervision.accounts import AccountError
+from supervision.errors import PackageError, ProjectNotFoundError, SupervisionError
+
+log = logging.getLogger("expro.api")
+
+#: exception class -> HTTP status; the first matching class (in order) wins.
+STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
+    (PackageError, 422),
+    (ProjectNotFoundError, status.HTTP_404_NOT_FOUND),
+    (AccountError, status.HTTP_400_BAD_REQUEST),
+    (SupervisionError, status.HTTP_400_BAD_REQUEST),
+]
+
+
+def _body(exc: Exception) -> dict:
+    if isinstance(exc, PackageError):
+        return {"detail": "package refused, nothing written", "problems": [
+            {"file": i.file, "row": i.row, "column": i.column, "problem": i.message_en, "问题": i.message_zh}
+            for i in exc.issues]}
+    return {"detail": str(exc)}
+
+
+def register(app: FastAPI) -> None:
+    """Install the handlers on ``app``."""
+    for cls, code in STATUS_BY_ERROR:
+        def handler(request: Request, exc: Exception, code: int = code) -> JSONResponse:
+            return JSONResponse(_body(exc), status_code=code)
+        app.add_exception_handler(cls, handler)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+    app.add_exception_handler(Exception, unexpected)

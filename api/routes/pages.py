@@ -1,0 +1,108 @@
+"""The browser pages: sign-in form, project list and the project map (cookie session)."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import SessionDep, SettingsDep
+from api.security import COOKIE_NAME, create_token, read_token
+from supervision import audit, projects
+from supervision.accounts import ROLE_NAMES_ZH, User, authenticate, get_user
+from web_map.project_map import build_project_map
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font:15px sans-serif;margin:40px;color:#222}} input{{font-size:15px;margin:4px 0;padding:4px}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #bbb;padding:4px 10px}} .err{{color:#c62828}}</style>
+</head><body>{body}</body></html>"""
+
+
+def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(PAGE.format(title=html.escape(title), body=body), status_code=status_code)
+
+
+def _cookie_user(request: Request, conn, settings) -> User | None:
+    token = request.cookies.get(COOKIE_NAME)
+    user_id = read_token(settings, token) if token else None
+    user = get_user(conn, user_id) if user_id is not None else None
+    return user if user is not None and user.active else None
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+
+@router.get("/login")
+def login_form(next: str = "/map", error: str = "") -> HTMLResponse:
+    """The sign-in form."""
+    msg = '<p class="err">用户名或密码错误</p>' if error else ""
+    body = (f"<h1>Expro 征收监督系统</h1><h2>登录</h2>{msg}"
+            f'<form method="post" action="/login"><input type="hidden" name="next" value="{html.escape(next)}">'
+            '<div><label>工号 <input name="username" autocomplete="username" required></label></div>'
+            '<div><label>密码 <input name="password" type="password" autocomplete="current-password" required>'
+            '</label></div><button type="submit">登录</button></form>')
+    return _page("登录 · Expro", body)
+
+
+@router.post("/login")
+def login_submit(username: Annotated[str, Form()], password: Annotated[str, Form()], conn: SessionDep,
+                 settings: SettingsDep, next: Annotated[str, Form()] = "/map") -> Response:
+    """Check the credentials and set the session cookie."""
+    user = authenticate(conn, username, password)
+    target = next if next.startswith("/") and not next.startswith("//") else "/map"
+    if user is None:
+        return RedirectResponse(f"/login?error=1&next={quote(target)}", status_code=303)
+    audit.append(conn, actor=user.username, action="auth.login", object_type="user", object_key=user.username)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE_NAME, create_token(settings, user.id, user.role), httponly=True, samesite="lax",
+                        max_age=settings.token_minutes * 60)
+    return response
+
+
+@router.get("/logout")
+def logout() -> RedirectResponse:
+    """Drop the session cookie."""
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME)
+    return response
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    """The map is the home page."""
+    return RedirectResponse("/map", status_code=303)
+
+
+@router.get("/map")
+def map_index(request: Request, conn: SessionDep, settings: SettingsDep) -> Response:
+    """The list of projects (straight to the map when there is only one)."""
+    user = _cookie_user(request, conn, settings)
+    if user is None:
+        return _to_login(request)
+    items = projects.list_projects(conn)
+    if len(items) == 1:
+        return RedirectResponse(f"/map/{quote(items[0]['code'])}", status_code=303)
+    rows = "".join(f'<tr><td><a href="/map/{quote(p["code"])}">{html.escape(p["code"])}</a></td>'
+                   f'<td>{html.escape(p["name"])}</td><td>{p["households"]}</td><td>{p["parcels"]}</td></tr>'
+                   for p in items) or '<tr><td colspan="4">暂无项目</td></tr>'
+    body = (f"<p>{html.escape(user.name)}（{ROLE_NAMES_ZH[user.role]}） · <a href='/logout'>退出</a></p>"
+            f"<h1>征收项目</h1><table><tr><th>项目编号</th><th>名称</th><th>户数</th><th>宗地数</th></tr>{rows}</table>")
+    return _page("征收项目 · Expro", body)
+
+
+@router.get("/map/{code}")
+def project_map(code: str, request: Request, conn: SessionDep, settings: SettingsDep) -> Response:
+    """The project map: scope, parcels coloured by status."""
+    user = _cookie_user(request, conn, settings)
+    if user is None:
+        return _to_login(request)
+    project = projects.get_project(conn, code)
+    page = build_project_map(project, projects.parcels_geojson(conn, project["id"], user),
+                             projects.scope_geojson(conn, project["id"]))
+    return HTMLResponse(page)

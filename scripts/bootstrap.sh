@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything the demo and the tests need, idempotently:
+#   the virtualenv in .venv with Expro installed, PostGIS (apt-get when missing),
+#   the project-local PostgreSQL cluster under .expro/ (or EXPRO_DATABASE_URL), the migrations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+    echo "Expro needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "creating the virtualenv in .venv ..." >&2
+    if ! "$PYTHON" -m venv .venv; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            rm -rf .venv
+            DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv >&2
+            "$PYTHON" -m venv .venv
+        else
+            echo "python venv is missing: sudo apt-get install python3-venv" >&2
+            exit 1
+        fi
+    fi
+fi
+
+# reinstall only when the dependencies changed
+want=$(sha256sum pyproject.toml | cut -c1-64)
+have=$(cat .venv/.expro-installed 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+    echo "installing Expro and its dependencies into .venv ..." >&2
+    .venv/bin/python -m pip install --quiet --upgrade pip >&2
+    .venv/bin/python -m pip install --quiet -e ".[test]" >&2
+    echo "$want" > .venv/.expro-installed
+fi
+
+.venv/bin/expro db up >&2

@@ -1,0 +1,35 @@
+"""Supervision models (监督模型): each model is declared once, in a module of its own in this package.
+
+A model module defines ``MODEL`` (a :class:`supervision.models.base.Model`). ``registered()`` finds
+every model module here, so adding a model means adding one file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from sqlalchemy import Connection
+
+from supervision.models.base import Model
+
+
+def registered() -> list[Model]:
+    """Every model declared in this package, ordered by rule code."""
+    found: list[Model] = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        model = getattr(module, "MODEL", None)
+        if isinstance(model, Model):
+            found.append(model)
+    return sorted(found, key=lambda m: m.code)
+
+
+def run_all(conn: Connection, project_code: str) -> dict[str, int]:
+    """Run every registered model on the project; hits per rule code."""
+    from supervision.projects import get_project
+
+    project = get_project(conn, project_code)
+    return {model.code: model.run(conn, project) for model in registered()}

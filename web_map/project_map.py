@@ -1,0 +1,86 @@
+"""The inspectors' project map: parcels coloured by status over the scope (folium, local Leaflet)."""
+
+from __future__ import annotations
+
+import folium
+
+from supervision.projects import PARCEL_STATUS_ZH
+
+STATUS_COLOURS = {"paid": "#2e7d32", "claimed": "#f9a825", "unclaimed": "#9e9e9e"}
+LAND_CLASS_ZH = {"homestead": "宅基地", "farmland": "耕地", "collective_construction": "集体建设用地",
+                 "enterprise": "企业用地", "other": "其他"}
+STATIC_PREFIX = "/static/leaflet"
+
+
+def _local_leaflet(m: folium.Map, static_prefix: str) -> None:
+    """Serve Leaflet from this server (the map must work without internet access)."""
+    m.default_js = [("leaflet", f"{static_prefix}/leaflet.js")]
+    m.default_css = [("leaflet_css", f"{static_prefix}/leaflet.css")]
+
+
+def _legend_html() -> str:
+    items = "".join(
+        f'<div><span style="display:inline-block;width:14px;height:14px;background:{STATUS_COLOURS[k]};'
+        f'margin-right:6px;border:1px solid #333"></span>{v}</div>' for k, v in PARCEL_STATUS_ZH.items())
+    return ('<div id="legend" style="position:fixed;top:12px;right:12px;z-index:1000;background:white;'
+            'padding:8px 12px;border:1px solid #999;border-radius:4px;font:14px sans-serif">'
+            f'<b>宗地状态</b>{items}</div>')
+
+
+def build_project_map(project: dict, parcels: dict, scope: dict | None, *,
+                      static_prefix: str = STATIC_PREFIX) -> str:
+    """The HTML page of one project's map: scope outline and parcels coloured by status, Chinese labels."""
+    features = parcels.get("features", [])
+    m = folium.Map(location=[41.75, 123.45], zoom_start=15, tiles=None, control_scale=True,
+                   prefer_canvas=True)
+    _local_leaflet(m, static_prefix)
+    m.get_root().header.add_child(folium.Element(
+        f"<title>{project['name']} · 征收监督地图</title><meta charset='utf-8'>"))
+    m.get_root().html.add_child(folium.Element(
+        f'<div id="title" style="position:fixed;top:12px;left:60px;z-index:1000;background:white;'
+        f'padding:6px 12px;border:1px solid #999;border-radius:4px;font:16px sans-serif">'
+        f'<b>{project["name"]}</b>（{project["code"]}）· 预公告（冻结）日期 {project["pre_announcement_date"]}'
+        f' · 宗地 {len(features)} 宗</div>'))
+    if scope is not None:
+        folium.GeoJson(scope, name="征收范围",
+                       style_function=lambda _: {"color": "#c62828", "weight": 3, "fill": False,
+                                                 "dashArray": "6 4"}).add_to(m)
+    for feature in features:
+        props = feature["properties"]
+        props["status_zh"] = PARCEL_STATUS_ZH.get(props["status"], props["status"])
+        props["land_class_zh"] = LAND_CLASS_ZH.get(props["land_class"], props["land_class"])
+    if features:
+        folium.GeoJson(
+            parcels, name="宗地",
+            style_function=lambda f: {"color": "#333", "weight": 1, "fillOpacity": 0.55,
+                                      "fillColor": STATUS_COLOURS.get(f["properties"]["status"], "#9e9e9e")},
+            tooltip=folium.GeoJsonTooltip(fields=["parcel_code", "land_class_zh", "household_no", "area_m2",
+                                                  "status_zh"],
+                                          aliases=["宗地代码", "地类", "户号", "面积(㎡)", "状态"]),
+        ).add_to(m)
+    bounds = _bounds(scope, features)
+    if bounds:
+        m.fit_bounds(bounds)
+    m.get_root().html.add_child(folium.Element(_legend_html()))
+    return m.get_root().render()
+
+
+def _bounds(scope: dict | None, features: list[dict]) -> list[list[float]] | None:
+    coords: list[tuple[float, float]] = []
+
+    def walk(obj: object) -> None:
+        if isinstance(obj, (list, tuple)) and len(obj) == 2 and all(isinstance(v, (int, float)) for v in obj):
+            coords.append((float(obj[0]), float(obj[1])))
+        elif isinstance(obj, (list, tuple)):
+            for item in obj:
+                walk(item)
+
+    if scope is not None:
+        walk(scope["coordinates"])
+    else:
+        for f in features:
+            walk(f["geometry"]["coordinates"])
+    if not coords:
+        return None
+    xs, ys = zip(*coords)
+    return [[min(ys), min(xs)], [max(ys), max(xs)]]
