@@ -87,6 +87,6 @@ class Tolerance:
 
     def describe(self) -> dict:
         """The tolerance as evidence: formula, coefficients and preset."""
-        return {"formula": "a*sqrt(S) + b*S + k*perimeter_m*pixel_size_m", "a": self.a, "b": self.b,
+        return {"formula": "a*sqrt(S) + b*S + k*perimeter_m*storeys*pixel_size_m (pixel term only for imagery footprints)", "a": self.a, "b": self.b,
                 "preset": self.preset, "resolution_k": self.resolution_k,
                 "standard": "GB/T 17986.1-2000 限差 (2 x 中误差)"}

@@ -63,7 +63,11 @@ def _value_noise(r0: int, h: int, w: int, cell_px: float, key: int) -> np.ndarra
     lat = _hash01(ly[:, None], np.arange(ix[-1] + 2)[None, :], key)
     rows = lat[:, ix] * (1 - fx) + lat[:, ix + 1] * fx
     j = iy - ly[0]
-    return rows[j] * (1 - fy)[:, None] + rows[j + 1] * fy[:, None]
+    out, nxt = rows[j], rows[j + 1]
+    out *= (1 - fy)[:, None]
+    nxt *= fy[:, None]
+    out += nxt
+    return out
 
 
 _NOISE_LUT = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)], np.float32)
@@ -271,18 +275,20 @@ def render_orthophoto(
             s = 0.5 + 0.5 * np.sin(2 * np.pi * ((cc + 0.5) * fuy[k] - (rr + r0 + 0.5) * fux[k]) / f_period[k] + f_phase[k])
             q = np.where(f_green[k], np.clip((s - 0.3) * 2.5, 0, 1), s).astype(np.float32)
             img[:, m] = (f_lo[k] + f_hi_lo[k] * q[:, None]).T * (0.94 + 0.12 * fine[m])
+        del fid
         if (m := lanes_l.burn(r0, h, w, np.uint8) > 0).any():
             img[:, m] = c3(LANE_COLOUR) * (0.95 + 0.05 * b[m] + 0.05 * fine[m])
         if (m := bare_l.burn(r0, h, w, np.uint8) > 0).any():
-            chunks = _value_noise(r0, h, w, 0.3 / res, key + 4)[m]
+            ra, rb = np.flatnonzero(m.any(1))[[0, -1]] + [0, 1]
+            chunks = _value_noise(r0 + ra, rb - ra, w, 0.3 / res, key + 4)[m[ra:rb]]
             ra, rb = c3(RUBBLE_COLOURS[0]), c3(RUBBLE_COLOURS[1])
             img[:, m] = (ra + (rb - ra) * t[m]) * (0.72 + 0.5 * chunks + 0.1 * fine[m])
         if (m := tshadow_l.burn(r0, h, w, np.uint8) > 0).any():
             np.multiply(img, np.float32(0.6), out=img, where=m)
         tid = trees_l.burn(r0, h, w)
         if (m := tid > 0).any():
-            leaf = _value_noise(r0, h, w, 0.45 / res, key + 5)[m]
-            img[:, m] = c3(TREE_COLOUR) * (tree_tone[tid[m]] * (0.68 + 0.55 * leaf))
+            img[:, m] = c3(TREE_COLOUR) * (tree_tone[tid[m]] * (0.66 + 0.6 * fine[m]))
+        del tid
         if (m := shadows_l.burn(r0, h, w, np.uint8) > 0).any():
             np.multiply(img, np.float32(SHADOW_FACTOR), out=img, where=m)
         rid = roofs_l.burn(r0, h, w)
@@ -292,7 +298,7 @@ def render_orthophoto(
             dperp = (rr + r0 + 0.5 - cent[k, 1]) * ux[k] - (cc + 0.5 - cent[k, 0]) * uy[k]
             ridge = np.where(ridged[k] & (np.abs(dperp) < 0.5), 1.08, 1.0)
             img[:, m] = half[2 * k + 2 + (dperp > 0)].T * (ridge * (0.97 + 0.06 * fine[m])).astype(np.float32)
-        del t, b, fine, fid, tid, rid, m
+        del t, b, fine, rid, m
         _add_row_noise(img, seed, r0, NOISE_SIGMA)
         out = np.empty((bands, h, w), np.uint8)
         out[:3] = np.clip(np.rint(img, out=img), 0, 255, out=img)

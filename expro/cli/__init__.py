@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from expro.cli import check as check_cmd
 from expro.cli import db as db_cmd
 from expro.cli import demo as demo_cmd
 from expro.cli import imports as import_cmd
@@ -22,6 +23,9 @@ cli.add_command(import_cmd.import_package)
 cli.add_command(demo_cmd.demo)
 cli.add_command(serve_cmd.serve)
 cli.add_command(user_cmd.user)
+cli.add_command(check_cmd.check)
+cli.add_command(check_cmd.alerts)
+cli.add_command(check_cmd.rules)
 
 
 def main() -> None:

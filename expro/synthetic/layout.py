@@ -144,7 +144,7 @@ def _village(rng: np.random.Generator, n_hh: int) -> dict[str, object]:
     main = np.column_stack([hu0, hv1 - hd, hu0 + hw, hv1])
     n_out = rng.choice(3, n_hh, p=[0.3, 0.45, 0.25])
     ow, od = rng.uniform(3, 6, (n_hh, 2)), rng.uniform(4, 8, (n_hh, 2))
-    ov0 = home[:, 1] + rng.uniform(1.5, 3.0, (n_hh, 2))
+    ov0 = home[:, 1:2] + rng.uniform(1.5, 3.0, (n_hh, 2))
     west = np.column_stack([home[:, 0] + rng.uniform(0.8, 1.5, n_hh), ov0[:, 0]])
     east_u1 = home[:, 2] - rng.uniform(0.8, 1.5, n_hh)
     out1 = np.column_stack([west[:, 0], west[:, 1], west[:, 0] + ow[:, 0], west[:, 1] + od[:, 0]])

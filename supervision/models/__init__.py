@@ -31,5 +31,10 @@ def run_all(conn: Connection, project_code: str) -> dict[str, int]:
     """Run every registered model on the project; hits per rule code."""
     from supervision.projects import get_project
 
+    from supervision import area_metrics
+
     project = get_project(conn, project_code)
-    return {model.code: model.run(conn, project) for model in registered()}
+    try:
+        return {model.code: model.run(conn, project) for model in registered()}
+    finally:
+        area_metrics.drop(conn)

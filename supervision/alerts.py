@@ -1,0 +1,67 @@
+"""Alerts: one per (rule, subject), upserted by the models, exported in DATA_FORMATS.md §3."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from sqlalchemy import Connection, text
+
+EXPORT_COLUMNS = ("rule_code", "severity", "project_code", "subject_type", "subject_key", "message", "evidence")
+
+
+def record_hits(conn: Connection, project_id: int, rule_code: str, subject_type: str, default_severity: str,
+                hits_sql: str, params: dict | None = None) -> int:
+    """Upsert the alerts selected by ``hits_sql`` and mark the rule's other alerts as no longer firing.
+
+    ``hits_sql`` selects ``subject_key``, ``message``, ``evidence`` (jsonb) and optionally ``severity``.
+    Dispositions (state, assignee, history) of existing alerts are kept. Returns the number of hits.
+    """
+    params = {**(params or {}), "p": project_id, "rule": rule_code, "stype": subject_type, "sev": default_severity}
+    conn.execute(text("DROP TABLE IF EXISTS pg_temp.expro_hits"))
+    conn.execute(text(f"CREATE TEMP TABLE expro_hits AS SELECT * FROM ({hits_sql}) h"), params)
+    has_severity = conn.execute(text(
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'pg_temp.expro_hits'::regclass AND attname = 'severity'"
+    )).scalar_one() > 0
+    severity = "COALESCE(h.severity, :sev)" if has_severity else ":sev"
+    hits = conn.execute(text(f"""
+        WITH up AS (
+            INSERT INTO alert AS a (project_id, rule_code, severity, subject_type, subject_key, message, evidence,
+                                    firing, first_seen_at, last_seen_at)
+            SELECT :p, :rule, {severity}, :stype, h.subject_key, h.message, h.evidence, true, now(), now()
+            FROM expro_hits h
+            ON CONFLICT (project_id, rule_code, subject_type, subject_key) DO UPDATE
+               SET severity = EXCLUDED.severity, message = EXCLUDED.message, evidence = EXCLUDED.evidence,
+                   firing = true, last_seen_at = now()
+            RETURNING 1)
+        SELECT count(*) FROM up"""), params).scalar_one()
+    conn.execute(text("""
+        UPDATE alert a SET firing = false
+        WHERE a.project_id = :p AND a.rule_code = :rule AND a.firing
+          AND NOT EXISTS (SELECT 1 FROM expro_hits h WHERE h.subject_key = a.subject_key)"""), params)
+    conn.execute(text("DROP TABLE pg_temp.expro_hits"))
+    return int(hits)
+
+
+def export_rows(conn: Connection, project_code: str, *, include_not_firing: bool = False) -> list[dict]:
+    """The project's alerts as §3 rows (firing ones unless asked), ordered by rule and subject."""
+    rows = conn.execute(text(f"""
+        SELECT a.rule_code, a.severity, p.code AS project_code, a.subject_type, a.subject_key, a.message, a.evidence
+        FROM alert a JOIN project p ON p.id = a.project_id
+        WHERE p.code = :c {'' if include_not_firing else 'AND a.firing'}
+        ORDER BY a.rule_code, a.subject_key"""), {"c": project_code}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def write_export(rows: list[dict], path: Path, fmt: str) -> None:
+    """Write §3 rows as CSV (evidence as a JSON string) or as a JSON list."""
+    if fmt == "json":
+        path.write_text(json.dumps(rows, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        return
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(EXPORT_COLUMNS)
+        for r in rows:
+            writer.writerow([r["rule_code"], r["severity"], r["project_code"], r["subject_type"], r["subject_key"],
+                             r["message"], json.dumps(r["evidence"], ensure_ascii=False, sort_keys=True)])

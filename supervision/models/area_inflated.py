@@ -1,0 +1,36 @@
+"""AREA_INFLATED: claimed floor area > M + tolerance(M), M = baseline footprint inside the outline × storeys."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from supervision import area_metrics
+from supervision.alerts import record_hits
+from supervision.models._area_common import EVIDENCE_SQL, tolerance_json
+from supervision.models.base import Model
+
+
+def run(conn: Connection, project: dict, th: dict) -> int:
+    """Alert buildings claimed beyond the tolerance (not those already NOT_AT_BASELINE)."""
+    tolerance = area_metrics.ensure(conn, project)
+    return record_hits(conn, project["id"], MODEL.code, MODEL.subject_type, MODEL.severity, f"""
+        SELECT m.parcel_code || '/' || m.building_no AS subject_key,
+               CASE WHEN m.discrepancy_pct >= :report_pct THEN 'report' ELSE NULL END AS severity,
+               format('房屋 %s/%s 核定建筑面积 %s㎡，按征收前轮廓 %s㎡ × %s 层 = %s㎡，限差 %s㎡，多报 %s㎡（%s%%）',
+                      m.parcel_code, m.building_no, round(m.claimed_floor_area_m2::numeric, 2),
+                      round(m.baseline_area_m2::numeric, 2), m.storeys_claimed,
+                      round(m.expected_floor_area_m2::numeric, 2), round(m.tolerance_m2::numeric, 2),
+                      round(m.discrepancy_m2::numeric, 2), round(m.discrepancy_pct::numeric, 1)) AS message,
+               {EVIDENCE_SQL} || jsonb_build_object('excess_over_tolerance_m2',
+                                                    round((m.discrepancy_m2 - m.tolerance_m2)::numeric, 2),
+                                                    'tolerance', CAST(:tol AS jsonb)) AS evidence
+        FROM pg_temp.expro_area_metrics m
+        WHERE m.baseline_coverage >= :min_cov
+          AND m.claimed_floor_area_m2 > m.expected_floor_area_m2 + m.tolerance_m2""",
+        {"min_cov": float(th["min_baseline_coverage"]), "report_pct": float(th["report_above_pct"]),
+         "tol": tolerance_json(tolerance)})
+
+
+MODEL = Model(code="AREA_INFLATED", dimension="numeric", subject_type="building", severity="internal",
+              title_zh="虚增房屋面积", thresholds={"min_baseline_coverage": 0.20, "report_above_pct": 30.0},
+              run_fn=run)

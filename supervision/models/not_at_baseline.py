@@ -1,0 +1,29 @@
+"""NOT_AT_BASELINE: baseline footprints cover less than 20% of a claimed outline (built after the freeze, or invented)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from supervision import area_metrics
+from supervision.alerts import record_hits
+from supervision.models._area_common import EVIDENCE_SQL, tolerance_json
+from supervision.models.base import Model
+
+
+def run(conn: Connection, project: dict, th: dict) -> int:
+    """Alert every building whose baseline coverage is below ``min_baseline_coverage``."""
+    tolerance = area_metrics.ensure(conn, project)
+    return record_hits(conn, project["id"], MODEL.code, MODEL.subject_type, MODEL.severity, f"""
+        SELECT m.parcel_code || '/' || m.building_no AS subject_key,
+               format('房屋 %s/%s 征收前（冻结日前）影像/测量轮廓仅覆盖登记轮廓的 %s%%，低于 %s%%：疑似冻结后新建或虚构',
+                      m.parcel_code, m.building_no, round((m.baseline_coverage * 100)::numeric, 1),
+                      round((CAST(:min_cov AS numeric) * 100), 0)) AS message,
+               {EVIDENCE_SQL} || jsonb_build_object('min_baseline_coverage', CAST(:min_cov AS double precision),
+                                                    'tolerance', CAST(:tol AS jsonb)) AS evidence
+        FROM pg_temp.expro_area_metrics m
+        WHERE m.baseline_coverage < :min_cov""",
+        {"min_cov": float(th["min_baseline_coverage"]), "tol": tolerance_json(tolerance)})
+
+
+MODEL = Model(code="NOT_AT_BASELINE", dimension="time", subject_type="building", severity="report",
+              title_zh="冻结前不存在的房屋", thresholds={"min_baseline_coverage": 0.20}, run_fn=run)

@@ -1,0 +1,46 @@
+"""NOT_DEMOLISHED: the household was paid, the after flight covers the building, and it still stands (≥ 50%)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from supervision import area_metrics
+from supervision.alerts import record_hits
+from supervision.models._area_common import EVIDENCE_SQL
+from supervision.models.base import Model
+
+
+def run(conn: Connection, project: dict, th: dict) -> int:
+    """Alert paid buildings that after-flight footprints still cover."""
+    area_metrics.ensure(conn, project)
+    return record_hits(conn, project["id"], MODEL.code, MODEL.subject_type, MODEL.severity, f"""
+        WITH paid AS (
+            SELECT c.building_id, sum(p.amount_yuan) AS paid_yuan, max(p.paid_on) AS last_paid_on,
+                   array_agg(DISTINCT p.payment_id) AS payment_ids
+            FROM claim c JOIN payment p ON p.household_id = c.household_id
+            WHERE c.project_id = :p AND c.item_kind = 'building' AND c.building_id IS NOT NULL
+            GROUP BY c.building_id),
+        survey_after AS (
+            SELECT EXISTS (SELECT 1 FROM footprint WHERE project_id = :p AND phase = 'after' AND source = 'survey') AS yes)
+        SELECT m.parcel_code || '/' || m.building_no AS subject_key,
+               format('房屋 %s/%s 已支付补偿款 %s 元（%s），但征收后数据显示仍有 %s%% 未拆除',
+                      m.parcel_code, m.building_no, paid.paid_yuan, paid.last_paid_on,
+                      round((m.after_coverage * 100)::numeric, 1)) AS message,
+               {EVIDENCE_SQL} || jsonb_build_object('paid_yuan', paid.paid_yuan, 'last_paid_on', paid.last_paid_on,
+                                                    'payment_ids', to_jsonb(paid.payment_ids),
+                                                    'after_flight_ids', to_jsonb(after_flight.ids),
+                                                    'min_after_coverage', CAST(:min_cov AS double precision)) AS evidence
+        FROM pg_temp.expro_area_metrics m
+        JOIN building b ON b.id = m.building_id
+        JOIN paid ON paid.building_id = m.building_id
+        CROSS JOIN survey_after
+        LEFT JOIN LATERAL (
+            SELECT array_agg(o.id) AS ids FROM orthophoto o
+            WHERE o.project_id = :p AND o.phase = 'after' AND ST_Covers(o.footprint, b.geom)) after_flight ON true
+        WHERE (survey_after.yes OR after_flight.ids IS NOT NULL)
+          AND m.after_coverage >= :min_cov""",
+        {"min_cov": float(th["min_after_coverage"])})
+
+
+MODEL = Model(code="NOT_DEMOLISHED", dimension="effect", subject_type="building", severity="internal",
+              title_zh="已补偿未拆除", thresholds={"min_after_coverage": 0.50}, run_fn=run)
