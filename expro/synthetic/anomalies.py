@@ -123,6 +123,8 @@ def select(rng: np.random.Generator, layout: Layout, hh: Households, head_name: 
             for a in ordered(base):
                 if len(firsts) == k:
                     break
+                if not free[a]:         # taken as a partner a moment ago
+                    continue
                 same = base & (hh.village == hh.village[a])
                 if role == "DUPLICATE_PERSON~":
                     same &= head_male == head_male[a]

@@ -90,7 +90,7 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
                                   "(--overwrite) to replace the package files in it")
         for name in PACKAGE_FILES:
             (out_dir / name).unlink(missing_ok=True)
-    (out_dir / "imagery").mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _project_toml(code: str, name: str, seed: int, households: int) -> str:
@@ -347,6 +347,7 @@ def _render(out: Path, data: dict, resolution_m: float, seed: int) -> int:
     outline = layout.polygons(b["village"].to_numpy(), b[["u0", "v0", "u1", "v1"]].to_numpy())
     bare = gpd.GeoDataFrame(geometry=shapely.buffer(outline[demolished], 1.5, join_style="mitre"), crs=CRS)
     bounds = tuple(float(v) for v in shapely.bounds(data["scope"]))
+    (out / "imagery").mkdir(exist_ok=True)
     rows = []
     for phase, roofs, captured, green in (("baseline", base, BASELINE_FLIGHT, 0.2), ("after", after, AFTER_FLIGHT, 0.5)):
         fields = gpd.GeoDataFrame({"crop": np.where(rng.random(len(farm)) < green, "green", "soil")},
