@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 import expro
 from api import errors
 from api.deps import CurrentUser
-from api.routes import auth, health, pages, projects
+from api.routes import alerts, auth, health, pages, projects
 
 WEB_STATIC = Path(__file__).resolve().parent.parent / "web_map" / "static"
 
@@ -29,6 +29,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(projects.router)
+    app.include_router(alerts.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app

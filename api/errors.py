@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from supervision.accounts import AccountError
+from supervision.alert_loop import AlertLoopError, AlertNotFoundError, AlertPermissionError
 from supervision.errors import PackageError, ProjectNotFoundError, SupervisionError
 
 log = logging.getLogger("expro.api")
@@ -16,6 +17,9 @@ log = logging.getLogger("expro.api")
 STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (PackageError, 422),
     (ProjectNotFoundError, status.HTTP_404_NOT_FOUND),
+    (AlertNotFoundError, status.HTTP_404_NOT_FOUND),
+    (AlertPermissionError, status.HTTP_403_FORBIDDEN),
+    (AlertLoopError, status.HTTP_409_CONFLICT),
     (AccountError, status.HTTP_400_BAD_REQUEST),
     (SupervisionError, status.HTTP_400_BAD_REQUEST),
 ]

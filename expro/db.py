@@ -82,15 +82,26 @@ def migrate(conn: Connection) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
 
 
 def versions(conn: Connection) -> dict[str, str | None]:
-    """PostgreSQL and PostGIS versions and the applied migration."""
+    """PostgreSQL and PostGIS versions and the applied migration(s)."""
     pg = conn.execute(text("SHOW server_version")).scalar()
     postgis = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
     full = conn.execute(text("SELECT postgis_full_version()")).scalar() if postgis else None
     migration = None
     if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is not None:
-        migration = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        heads = conn.execute(text("SELECT version_num FROM alembic_version ORDER BY version_num")).scalars().all()
+        migration = ",".join(heads)
     return {"postgresql": pg, "postgis": postgis, "postgis_full": full, "migration": migration}
+
+
+def expected_heads() -> list[str]:
+    """The head revisions of the migration scripts in this checkout."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return sorted(ScriptDirectory.from_config(cfg).get_heads())

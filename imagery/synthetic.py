@@ -22,12 +22,12 @@ from gis_core.errors import GeographicCRSError
 
 ROOF_COLOURS: dict[str, tuple[int, int, int]] = {
     "tile": (172, 84, 60),  # red/orange clay tile
-    "steel": (88, 118, 152),  # blue-grey colour-coated steel
-    "concrete": (116, 120, 127),  # grey flat concrete
-    "tan": (222, 196, 148),  # light tan
+    "steel": (86, 116, 154),  # blue-grey colour-coated steel
+    "concrete": (112, 116, 124),  # grey flat concrete
+    "tan": (234, 202, 164),  # light tan
 }
 ROOF_WEIGHTS: dict[str, float] = {"tile": 0.45, "steel": 0.25, "concrete": 0.22, "tan": 0.08}
-GROUND_COLOURS = ((174, 158, 132), (160, 151, 136))  # dusty brown, grey-brown courtyard
+GROUND_COLOURS = ((170, 155, 130), (158, 150, 137))  # dusty brown, grey-brown courtyard
 LANE_COLOUR = (198, 196, 190)
 CROP_COLOUR, ROW_SOIL_COLOUR = (70, 112, 50), (128, 108, 80)
 TILLED_COLOURS = ((134, 105, 77), (104, 82, 61))
@@ -75,10 +75,10 @@ _NOISE_LUT = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)
 
 def _add_row_noise(img: np.ndarray, seed: int, r0: int, sigma: float) -> None:
     """Add Gaussian-like sensor noise in place; each global row has its own generator seeded by (seed, row)."""
-    lut = _NOISE_LUT * np.float32(sigma)
-    for i in range(img.shape[1]):
-        u = np.frombuffer(np.random.default_rng((seed, 0x5EED, r0 + i)).bytes(img.shape[0] * img.shape[2]), np.uint8)
-        img[:, i, :] += lut[u].reshape(img.shape[0], img.shape[2])
+    lut, (nb, h, w) = _NOISE_LUT * np.float32(sigma), img.shape
+    for i in range(h):
+        u = np.frombuffer(np.random.default_rng((seed, 0x5EED, r0 + i)).bytes(nb * w), np.uint8)
+        img[:, i, :] += lut[u].reshape(nb, w)
 
 
 class _Layer:
@@ -111,7 +111,7 @@ def _polygons(gdf: gpd.GeoDataFrame | gpd.GeoSeries | None, crs: CRS, name: str,
     kinds = shapely.get_type_id(geoms)
     ok = np.isin(kinds, [3, 6] + ([0, 4] if allow_points else []))
     if not ok.all():
-        raise ValueError(f"{name}: unsupported geometry types {sorted(set(shapely.get_type_id(geoms[~ok])))}"
+        raise ValueError(f"{name}: unsupported geometry types {sorted(set(frame.geometry.geom_type[~ok]))}"
                          " (expected polygons" + (" or points)" if allow_points else ")"))
     return geoms, frame
 
@@ -139,7 +139,8 @@ def _axes(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ux, uy
 
 
-def _choose(frame: gpd.GeoDataFrame, column: str, weights: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+def _choose(frame: gpd.GeoDataFrame, column: str, weights: dict[str, float],
+            rng: np.random.Generator) -> np.ndarray:
     """Per-feature class from `column` (nulls filled at random with `weights`); unknown classes raise."""
     names = list(weights)
     drawn = rng.choice(names, size=len(frame), p=np.array(list(weights.values())) / sum(weights.values()))
@@ -173,7 +174,8 @@ def render_orthophoto(
         raise ValueError(f"resolution_m must be a positive number, got {resolution_m!r}")
     xmin, ymin, xmax, ymax = (float(v) for v in bounds)
     if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))) or xmax <= xmin or ymax <= ymin:
-        raise ValueError(f"bounds must be finite (xmin, ymin, xmax, ymax) with xmin < xmax and ymin < ymax, got {bounds!r}")
+        raise ValueError(f"bounds must be finite (xmin, ymin, xmax, ymax) with xmin < xmax and ymin < ymax, "
+                         f"got {bounds!r}")
     crs_obj = CRS.from_user_input(crs)
     if not crs_obj.is_projected:
         raise GeographicCRSError(f"crs must be a projected CRS in metres, got {crs!r}")
@@ -183,8 +185,11 @@ def render_orthophoto(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed, tile_rows = int(seed), int(tile_rows)
     width, height = (max(1, math.ceil(round(s / res, 6))) for s in (xmax - xmin, ymax - ymin))
-    transform = from_origin(xmin, ymax, res, res)
-    px = lambda g: shapely.transform(g, lambda c: np.column_stack([(c[:, 0] - xmin) / res, (ymax - c[:, 1]) / res]))
+
+    def px(geoms: np.ndarray) -> np.ndarray:
+        """Map coordinates -> global pixel coordinates (col, row), so strips rasterise identically."""
+        return shapely.transform(geoms, lambda c: np.column_stack([c[:, 0] - xmin, ymax - c[:, 1]]) / res)
+
     key = (seed * 0x100000001B3 + 0x811C9DC5) & 0xFFFFFFFF
 
     # Roofs: class, colour jitter, ridge axis and lit half, shadow offset.
@@ -197,15 +202,16 @@ def render_orthophoto(
         given = roof_frame["height_m"].to_numpy(dtype=float, na_value=np.nan)
         heights = np.where(np.isfinite(given), given, heights)
     base = np.array([ROOF_COLOURS[c] for c in classes], float).reshape(n, 3)
-    base += rng.uniform(-8, 8, (n, 1)) + rng.uniform(-3, 3, (n, 3))
+    base += rng.uniform(-8, 8, (n, 1)) + rng.uniform(-2, 2, (n, 3))
     roof_px = px(roof_geoms)
     ux, uy = _axes(roof_px)
     cent = shapely.get_coordinates(shapely.centroid(roof_px)).reshape(n, 2)
     ridged = classes != "concrete"
     lit_pos = (-uy * _SUN[0] + ux * _SUN[1]) > 0  # outward normal of the d_perp > 0 half faces the sun
-    hi, lo = np.where(ridged, 1.04, 1.0), np.where(ridged, 0.88, 1.0)
+    hi, lo = np.where(ridged, 1.03, 1.0), np.where(ridged, 0.9, 1.0)
     half = np.zeros((2 * n + 2, 3), np.float32)
-    half[2:] = np.stack([base * np.where(lit_pos, lo, hi)[:, None], base * np.where(lit_pos, hi, lo)[:, None]], 1).reshape(-1, 3)
+    sides = [np.where(lit_pos, lo, hi), np.where(lit_pos, hi, lo)]  # factor of the d_perp <= 0 / > 0 half
+    half[2:] = np.stack([base * f[:, None] for f in sides], 1).reshape(-1, 3)
     d_sh = np.clip(np.nan_to_num(heights, nan=4.5) / 3.0, 1.0, 3.0)
     roofs_l, shadows_l = _Layer(roof_px), _Layer(_shift(roof_px, -d_sh, -d_sh), np.ones(n, np.uint8))
 
@@ -218,8 +224,9 @@ def render_orthophoto(
             ang = np.linspace(0, 2 * np.pi, 28, endpoint=False)
             wob = sum(trng.uniform(0, 0.08) * np.sin(k * ang + trng.uniform(0, 6.3)) for k in (2, 3, 5))
             r = trng.uniform(1.5, 3.5) * (1 + wob)
-            g = shapely.union_all([shapely.polygons(np.column_stack([p.x + r * np.cos(ang), p.y + r * np.sin(ang)]))
-                                   for p in shapely.get_parts(g)])
+            centres = shapely.get_coordinates(g)[:, None, :]
+            rings = centres + np.stack([r * np.cos(ang), r * np.sin(ang)], -1)[None]
+            g = shapely.union_all(shapely.polygons(rings))
         crowns.append(g)
     crowns_arr = np.asarray(crowns, dtype=object)
     if len(crowns_arr) and n:
@@ -231,7 +238,8 @@ def render_orthophoto(
     crowns_px = px(crowns_arr)
     t_off = np.sqrt(shapely.area(crowns_px) / np.pi) * 0.3 if len(crowns_px) else np.empty(0)
     tree_tone = np.concatenate([[1.0], trng.uniform(0.85, 1.15, len(crowns_px))]).astype(np.float32)
-    trees_l, tshadow_l = _Layer(crowns_px), _Layer(_shift(crowns_px, -t_off, -t_off), np.ones(len(crowns_px), np.uint8))
+    trees_l = _Layer(crowns_px)
+    tshadow_l = _Layer(_shift(crowns_px, -t_off, -t_off), np.ones(len(crowns_px), np.uint8))
 
     # Fields: rows along the long axis, green crops or tilled soil.
     field_geoms, field_frame = _polygons(fields, crs_obj, "fields")
@@ -253,8 +261,9 @@ def render_orthophoto(
     bands = 4 if mask_l is not None else 3
 
     profile = dict(driver="GTiff", width=width, height=height, count=bands, dtype="uint8", crs=crs_obj,
-                   transform=transform, tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate",
-                   predictor=2, photometric="RGB", interleave="pixel", bigtiff="IF_SAFER", num_threads="ALL_CPUS")
+                   transform=from_origin(xmin, ymax, res, res), tiled=True, blockxsize=BLOCK, blockysize=BLOCK,
+                   compress="deflate", predictor=2, photometric="RGB", interleave="pixel", bigtiff="IF_SAFER",
+                   num_threads="ALL_CPUS")
     if bands == 4:
         profile["alpha"] = "YES"
     c3 = lambda c: np.asarray(c, np.float32)[:, None]
@@ -272,17 +281,18 @@ def render_orthophoto(
         if (m := fid > 0).any():
             rr, cc = np.nonzero(m)
             k = fid[m] - 1
-            s = 0.5 + 0.5 * np.sin(2 * np.pi * ((cc + 0.5) * fuy[k] - (rr + r0 + 0.5) * fux[k]) / f_period[k] + f_phase[k])
+            across = (cc + 0.5) * fuy[k] - (rr + r0 + 0.5) * fux[k]
+            s = 0.5 + 0.5 * np.sin(2 * np.pi * across / f_period[k] + f_phase[k])
             q = np.where(f_green[k], np.clip((s - 0.3) * 2.5, 0, 1), s).astype(np.float32)
             img[:, m] = (f_lo[k] + f_hi_lo[k] * q[:, None]).T * (0.94 + 0.12 * fine[m])
         del fid
         if (m := lanes_l.burn(r0, h, w, np.uint8) > 0).any():
             img[:, m] = c3(LANE_COLOUR) * (0.95 + 0.05 * b[m] + 0.05 * fine[m])
         if (m := bare_l.burn(r0, h, w, np.uint8) > 0).any():
-            ra, rb = np.flatnonzero(m.any(1))[[0, -1]] + [0, 1]
-            chunks = _value_noise(r0 + ra, rb - ra, w, 0.3 / res, key + 4)[m[ra:rb]]
-            ra, rb = c3(RUBBLE_COLOURS[0]), c3(RUBBLE_COLOURS[1])
-            img[:, m] = (ra + (rb - ra) * t[m]) * (0.72 + 0.5 * chunks + 0.1 * fine[m])
+            y0, y1 = np.flatnonzero(m.any(1))[[0, -1]] + [0, 1]  # only the rows that hold rubble
+            chunks = _value_noise(r0 + y0, y1 - y0, w, 0.3 / res, key + 4)[m[y0:y1]]
+            ca, cb = c3(RUBBLE_COLOURS[0]), c3(RUBBLE_COLOURS[1])
+            img[:, m] = (ca + (cb - ca) * t[m]) * (0.72 + 0.5 * chunks + 0.1 * fine[m])
         if (m := tshadow_l.burn(r0, h, w, np.uint8) > 0).any():
             np.multiply(img, np.float32(0.6), out=img, where=m)
         tid = trees_l.burn(r0, h, w)
@@ -297,7 +307,8 @@ def render_orthophoto(
             k = rid[m] - 1
             dperp = (rr + r0 + 0.5 - cent[k, 1]) * ux[k] - (cc + 0.5 - cent[k, 0]) * uy[k]
             ridge = np.where(ridged[k] & (np.abs(dperp) < 0.5), 1.08, 1.0)
-            img[:, m] = half[2 * k + 2 + (dperp > 0)].T * (ridge * (0.97 + 0.06 * fine[m])).astype(np.float32)
+            shade = (ridge * (0.97 + 0.06 * fine[m])).astype(np.float32)
+            img[:, m] = half[2 * k + 2 + (dperp > 0)].T * shade
         del t, b, fine, rid, m
         _add_row_noise(img, seed, r0, NOISE_SIGMA)
         out = np.empty((bands, h, w), np.uint8)
@@ -309,7 +320,7 @@ def render_orthophoto(
         return out
 
     with rasterio.open(out_path, "w", **profile) as dst:
-        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue] + [ColorInterp.alpha] * (bands - 3)
+        dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha][:bands]
         for r0 in range(0, height, tile_rows):
             h = min(tile_rows, height - r0)
             dst.write(strip(r0, h), window=Window(0, r0, width, h))

@@ -34,9 +34,9 @@ BUILDINGS = {
 SCOPE = box(X0 - 30, Y0 - 30, X0 + 100, Y0 + 270)
 
 HOUSEHOLDS = [
-    ("2101121012010001", "210112195503120017", "王建国"),
+    ("2101121012010001", "210112195503120016", "王建国"),
     ("2101121012010002", "210112196011080024", "李秀英"),
-    ("2101121012010003", "210112197807150035", "张伟"),
+    ("2101121012010003", "210112197807150037", "张伟"),
 ]
 
 
@@ -82,11 +82,11 @@ def package_tables() -> dict[str, pd.DataFrame]:
         "homestead_approvals": _rows([dict(approval_no="SP-1998-001", household_no=hh[0][0],
                                            parcel_code="210112101201JC00001", approved_on="1998-05-04")]),
         "staff": _rows([
-            dict(staff_id="S001", name="赵敏", id_number="210106198203040021", role="field_crew",
+            dict(staff_id="S001", name="赵敏", id_number="210106198203040029", role="field_crew",
                  supervisor_staff_id="S002"),
             dict(staff_id="S002", name="周强", id_number="210106197501020013", role="supervisor",
                  supervisor_staff_id=""),
-            dict(staff_id="S003", name="吴刚", id_number="210106197001010019", role="inspector",
+            dict(staff_id="S003", name="吴刚", id_number="210106197001010011", role="inspector",
                  supervisor_staff_id=""),
         ]),
         "assignments": _rows([dict(household_no=h, stage="入户调查登记", staff_id="S001") for h, _, _ in hh]),

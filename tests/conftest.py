@@ -47,3 +47,21 @@ def real_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"shared real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+_DISTRICTS: dict[tuple[int, int, bool], Path] = {}
+
+
+@pytest.fixture(scope="session")
+def district_dir(tmp_path_factory):
+    """A function returning the package folder of (seed, households, imagery), generated once per session."""
+    from expro.synthetic.district import generate_district
+
+    def get(seed: int, households: int = 300, imagery: bool = False) -> Path:
+        key = (seed, households, imagery)
+        if key not in _DISTRICTS:
+            out = tmp_path_factory.mktemp(f"district_s{seed}_{households}_{int(imagery)}")
+            generate_district(out, households=households, seed=seed, imagery=imagery, overwrite=True)
+            _DISTRICTS[key] = out
+        return _DISTRICTS[key]
+    return get

@@ -72,3 +72,76 @@ def rules_list() -> None:
     for m in models.registered():
         th = ", ".join(f"{k}={v}" for k, v in m.thresholds.items())
         click.echo(f"{m.code:<24} {m.dimension:<14} {m.subject_type:<10} {m.severity:<9} {m.title_zh}  {th}")
+
+
+@alerts.command("list")
+@project_option
+@click.option("--state", default=None, help="Only alerts in this state.")
+@click.option("--rule", default=None, help="Only alerts of this rule code.")
+def alerts_list(project_code: str, state: str | None, rule: str | None) -> None:
+    """List the project's alerts: id, rule, severity, state, subject, message."""
+    from sqlalchemy import text
+
+    with db.transaction() as conn:
+        rows = conn.execute(text("""
+            SELECT a.id, a.rule_code, a.severity, a.state, a.firing, a.subject_key, a.message
+            FROM alert a JOIN project p ON p.id = a.project_id
+            WHERE p.code = :c AND (CAST(:s AS text) IS NULL OR a.state = :s) AND (CAST(:r AS text) IS NULL OR a.rule_code = :r)
+            ORDER BY a.rule_code, a.subject_key"""), {"c": project_code, "s": state, "r": rule}).all()
+    for r in rows:
+        click.echo(f"{r.id}\t{r.rule_code}\t{r.severity}\t{r.state}{'' if r.firing else ' (no longer firing)'}\t"
+                   f"{r.subject_key}\t{r.message}")
+
+
+@alerts.command("act")
+@click.argument("alert_id", type=int)
+@click.argument("action", type=click.Choice(["assign", "start_verification", "confirm", "mark_unfounded", "rectify",
+                                             "close"]))
+@click.option("--user", "username", required=True, help="The staff member taking the step (工号).")
+@click.option("--opinion", required=True, help="Opinion (意见).")
+@click.option("--date", "acted_on", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Date of the step.")
+@click.option("--assignee", default=None, help="For assign: who verifies.")
+@click.option("--amount", default=None, help="For rectify: amount recovered (yuan).")
+@click.option("--attach", "files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PNG, JPEG or PDF to attach (repeatable).")
+def alerts_act(alert_id: int, action: str, username: str, opinion: str, acted_on, assignee: str | None,
+               amount: str | None, files: tuple[Path, ...]) -> None:
+    """Take one step of the closing loop on ALERT_ID as USER."""
+    from sqlalchemy import text
+
+    from expro.settings import get_settings
+    from supervision import alert_loop
+    from supervision.accounts import get_user
+
+    try:
+        with db.transaction() as conn:
+            uid = conn.execute(text("SELECT id FROM app_user WHERE username = :u AND active"),
+                               {"u": username}).scalar()
+            if uid is None:
+                fail(f"no active user {username!r}", EXIT_BAD_INPUT)
+            user = get_user(conn, uid)
+            attachments = [alert_loop.store_attachment(conn, f, file_name=f.name,
+                                                       store_dir=get_settings().home / "attachments", user=user)
+                           for f in files]
+            result = alert_loop.act(conn, alert_id, user, action, opinion=opinion,
+                                    acted_on=acted_on.date() if acted_on else None, assignee=assignee,
+                                    amount_recovered_yuan=amount, attachments=attachments)
+    except (alert_loop.AlertLoopError, alert_loop.AlertNotFoundError, alert_loop.AttachmentError) as exc:
+        fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
+    click.echo(f"alert {alert_id}: {result['state']} ({result['state_zh']})")
+
+
+@alerts.command("stats")
+@project_option
+def alerts_stats(project_code: str) -> None:
+    """Per rule: alerts by state, confirmed, unfounded, hit rate (查实率), amounts recovered."""
+    from supervision import alert_loop
+
+    with db.transaction() as conn:
+        rows = alert_loop.statistics(conn, project_code)
+    click.echo("rule_code\talerts\tfiring\tconfirmed\tunfounded\thit_rate\trecovered_yuan\tby_state")
+    for r in rows:
+        rate = "" if r["hit_rate"] is None else f"{r['hit_rate']:.1%}"
+        states = ",".join(f"{k}={v}" for k, v in sorted(r["by_state"].items()))
+        click.echo(f"{r['rule_code']}\t{r['alerts']}\t{r['firing']}\t{r['confirmed']}\t{r['unfounded']}\t{rate}\t"
+                   f"{r['recovered_yuan']}\t{states}")

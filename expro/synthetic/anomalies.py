@@ -56,6 +56,7 @@ class Plan:
     spouse_payee: np.ndarray
     truth: list[tuple[str, str, str]] = field(default_factory=list)
     pool: list[int] = field(default_factory=list)   # outsiders not used yet, in draw order
+    member_start: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))  # registry rows per household
 
     def of(self, role: str) -> np.ndarray:
         """Household indices of a role (empty when it could not be planted)."""
@@ -228,31 +229,39 @@ def shift_strips(rng: np.random.Generator, plan: Plan, layout: Layout) -> dict[i
     """Push band-end farmland strips sideways out of the scope; returns parcel -> intended inside fraction."""
     p = layout.parcels
     width_m = layout.villages["width_m"].to_numpy()
+    u0, u1 = p["u0"].to_numpy(copy=True), p["u1"].to_numpy(copy=True)
+    east, village = p["band_end"].to_numpy() == "east", p["village"].to_numpy()
     intended = {}
     for role, lo, hi in (("OUTSIDE_SCOPE", 0.20, 0.35), ("OUTSIDE_SCOPE~", 0.55, 0.60)):
         for s in plan.strips.get(role, []):
             frac = float(rng.uniform(lo, hi))
-            u0, u1 = p.at[s, "u0"], p.at[s, "u1"]
-            w = u1 - u0
-            if p.at[s, "band_end"] == "east":
-                new_u0 = width_m[p.at[s, "village"]] + SCOPE_MARGIN_M - frac * w
-            else:
-                new_u0 = -SCOPE_MARGIN_M + frac * w - w
-            p.loc[s, ["u0", "u1"]] = [new_u0, new_u0 + w]
+            w = u1[s] - u0[s]
+            u0[s] = width_m[village[s]] + SCOPE_MARGIN_M - frac * w if east[s] else -SCOPE_MARGIN_M + frac * w - w
+            u1[s] = u0[s] + w
             intended[int(s)] = frac
+    p["u0"], p["u1"] = u0, u1
     return intended
 
 
 # ---- people -----------------------------------------------------------------------------------------------------
 
-def plant_names(rng: np.random.Generator, plan: Plan, persons: pd.DataFrame, head: np.ndarray) -> None:
+Table = dict[str, np.ndarray]
+
+
+def members_of(plan: Plan, h: int) -> np.ndarray:
+    """Person indices of the registry rows of project household ``h``."""
+    return np.arange(plan.member_start[h], plan.member_start[h + 1])
+
+
+def plant_names(rng: np.random.Generator, plan: Plan, persons: Table, head: np.ndarray) -> None:
     """Registry-side name changes made before claims are written: namesakes and minority names."""
+    names = persons["name"]
     for a, b in zip(plan.of("DUPLICATE_PERSON~"), plan.partner.get("DUPLICATE_PERSON~", [])):
-        persons.at[head[b], "name"] = persons.at[head[a], "name"]
+        names[head[b]] = names[head[a]]
     for h in plan.of("NAME_MISMATCH~dot"):
-        male = persons.at[head[h], "gender"] == "M"
+        male = persons["gender"][head[h]] == "M"
         options = [name for name, m in MINORITY_NAMES if m == male]
-        persons.at[head[h], "name"] = options[int(rng.integers(0, len(options)))]
+        names[head[h]] = options[int(rng.integers(0, len(options)))]
 
 
 def _invalid_id(rng: np.random.Generator, valid: str, kind: int, variant: int) -> str:
@@ -267,31 +276,30 @@ def _invalid_id(rng: np.random.Generator, valid: str, kind: int, variant: int) -
     return valid[:17] if variant % 2 == 0 else valid[:9] + str(int(rng.integers(0, 10))) + valid[9:]
 
 
-def plant_claims(rng: np.random.Generator, plan: Plan, claims: pd.DataFrame, persons: pd.DataFrame,
-                 hh: Households, project_villages: set[str]) -> None:
+def plant_claims(rng: np.random.Generator, plan: Plan, claims: Table, persons: Table, hh: Households,
+                 project_villages: set[str]) -> None:
     """Bend claim rows: amounts, claimant IDs and names, outsiders and a person claiming twice (in place)."""
-    c_hh = claims["hh"].to_numpy()
+    c_hh = claims["hh"]
     first = np.searchsorted(c_hh, np.arange(len(hh)))
     count = np.bincount(c_hh, minlength=len(hh))
-    ids = persons["id_number"].to_numpy()
-    names = persons["name"].to_numpy()
-    known = set(ids)
+    ids, names = persons["id_number"], persons["name"]
+    known = set(ids.tolist())
 
-    def rows(h: int) -> slice:
-        return slice(first[h], first[h] + count[h])
+    def set_claimant(h: int, id_number: str, name: str, person: int = -1) -> None:
+        rows = slice(first[h], first[h] + count[h])
+        claims["claimant_id_number"][rows] = id_number
+        claims["claimant_name"][rows] = name
+        if person >= 0:
+            claims["claimant"][rows] = person
 
-    def set_claimant(h: int, id_number: str, name: str) -> None:
-        claims.iloc[rows(h), claims.columns.get_loc("claimant_id_number")] = id_number
-        claims.iloc[rows(h), claims.columns.get_loc("claimant_name")] = name
-
+    amount = claims["amount_cents"]
     for role, lo, hi in (("AMOUNT_MISMATCH", 10000, 500000), ("AMOUNT_MISMATCH~", 50, 90)):
         for h in plan.of(role):
             r = int(first[h] + rng.integers(0, count[h]))
             delta = int(rng.integers(lo, hi + 1))
-            amount = int(claims.at[r, "amount_cents"])
-            claims.at[r, "amount_cents"] = amount + delta if (rng.random() < 0.5 or amount <= delta) else amount - delta
+            amount[r] += delta if (rng.random() < 0.5 or amount[r] <= delta) else -delta
             if role == "AMOUNT_MISMATCH":
-                plan.add("AMOUNT_MISMATCH", "claim", claims.at[r, "claim_id"])
+                plan.add("AMOUNT_MISMATCH", "claim", claims["claim_id"][r])
 
     for i, h in enumerate(plan.of("ID_INVALID")):
         bad = _invalid_id(rng, ids[hh.claimant[h]], i % 3, i // 3)
@@ -311,9 +319,8 @@ def plant_claims(rng: np.random.Generator, plan: Plan, claims: pd.DataFrame, per
             plan.add("ID_NOT_FOUND", "person", typo)
         else:                   # a relative who is not in the registry extract at all
             p = plan.outsider()
-            persons.at[p, "in_registry"] = False
-            set_claimant(h, ids[p], names[p])
-            claims.iloc[rows(h), claims.columns.get_loc("claimant")] = p
+            persons["in_registry"][p] = False
+            set_claimant(h, ids[p], names[p], p)
             plan.add("ID_NOT_FOUND", "person", ids[p])
     for h in plan.of("NAME_MISMATCH"):
         name = names[hh.claimant[h]]
@@ -327,129 +334,111 @@ def plant_claims(rng: np.random.Generator, plan: Plan, claims: pd.DataFrame, per
     for i, h in enumerate(plan.of("NAME_MISMATCH~dot")):
         name = names[hh.claimant[h]]
         set_claimant(h, ids[hh.claimant[h]], name.replace("·", DOT_VARIANTS[i % len(DOT_VARIANTS)]))
-    villages = persons["village_code"].to_numpy()
+    villages = persons["village_code"]
     for h in plan.of("NON_VILLAGER"):
         p = plan.outsider(lambda q: villages[q] not in project_villages)
-        set_claimant(h, ids[p], names[p])
-        claims.iloc[rows(h), claims.columns.get_loc("claimant")] = p
+        set_claimant(h, ids[p], names[p], p)
         plan.add("NON_VILLAGER", "person", ids[p])
     for a, b in zip(plan.of("DUPLICATE_PERSON"), plan.partner.get("DUPLICATE_PERSON", [])):
-        set_claimant(b, ids[hh.claimant[a]], names[hh.claimant[a]])
-        claims.iloc[rows(b), claims.columns.get_loc("claimant")] = hh.claimant[a]
+        set_claimant(b, ids[hh.claimant[a]], names[hh.claimant[a]], hh.claimant[a])
         plan.add("DUPLICATE_PERSON", "person", ids[hh.claimant[a]])
 
 
-def plant_payments(rng: np.random.Generator, plan: Plan, payments: pd.DataFrame, persons: pd.DataFrame,
-                   hh: Households) -> None:
+def plant_payments(rng: np.random.Generator, plan: Plan, payments: Table, persons: Table, hh: Households) -> None:
     """Overpay some households and pay one instalment to someone outside the household (in place)."""
-    p_hh = payments["hh"].to_numpy()
+    p_hh = payments["hh"]
+    first, last = np.searchsorted(p_hh, np.arange(len(hh))), np.searchsorted(p_hh, np.arange(len(hh)), "right") - 1
     for role, lo, hi in (("OVERPAID", 200000, 5000000), ("OVERPAID~", 50, 50)):
         for h in plan.of(role):
-            r = int(np.flatnonzero(p_hh == h)[-1])
-            payments.at[r, "amount_cents"] = int(payments.at[r, "amount_cents"]) + int(rng.integers(lo, hi + 1))
+            payments["amount_cents"][last[h]] += int(rng.integers(lo, hi + 1))
             if role == "OVERPAID":
                 plan.add("OVERPAID", "household", hh.no[h])
     for h in plan.of("PAYEE_NOT_MEMBER"):
-        r = int(np.flatnonzero(p_hh == h)[0])
-        p = plan.outsider()
-        payments.at[r, "payee"] = p
-        payments.at[r, "payee_id_number"] = persons.at[p, "id_number"]
-        payments.at[r, "payee_name"] = persons.at[p, "name"]
-        plan.add("PAYEE_NOT_MEMBER", "payment", payments.at[r, "payment_id"])
+        r, p = first[h], plan.outsider()
+        payments["payee"][r] = p
+        payments["payee_id_number"][r] = persons["id_number"][p]
+        payments["payee_name"][r] = persons["name"][p]
+        plan.add("PAYEE_NOT_MEMBER", "payment", payments["payment_id"][r])
 
 
-def plant_registry(rng: np.random.Generator, plan: Plan, persons: pd.DataFrame, hh: Households,
-                   payments: pd.DataFrame) -> None:
+def plant_registry(rng: np.random.Generator, plan: Plan, persons: Table, hh: Households, payments: Table) -> None:
     """Deaths, moves and splits around the freeze date, on the claimants' registry rows (in place)."""
-    ids = persons["id_number"].to_numpy()
-    reg = hh.registered_on
-    p_hh = payments["hh"].to_numpy()
-    p_on = payments["paid_on"].to_numpy().astype("datetime64[D]")
+    ids, reg = persons["id_number"], hh.registered_on
+    p_hh, p_on = payments["hh"], payments["paid_on"]
     first_paid = np.full(len(hh), np.datetime64("NaT"), dtype="datetime64[D]")
     last_paid = first_paid.copy()
     order = np.lexsort((p_on, p_hh))
     first_paid[p_hh[order][::-1]] = p_on[order][::-1]
     last_paid[p_hh[order]] = p_on[order]
 
-    def set_rows(who: np.ndarray, column: str, values: np.ndarray | str) -> None:
-        persons.loc[np.asarray(who), column] = values
+    def status(role: str, value: str, dates: np.ndarray, rule: str | None) -> None:
+        c = hh.claimant[plan.of(role)]
+        persons["status"][c] = value
+        persons["status_date"][c] = iso(dates)
+        if rule:
+            plan.add(rule, "person", ids[c])
 
     h = plan.of("DECEASED")
-    c = hh.claimant[h]
-    set_rows(c, "status", "deceased")
-    set_rows(c, "status_date", iso(reg[h] - rng.integers(30, 400, len(h))))
-    plan.add("DECEASED", "person", ids[c])
+    status("DECEASED", "deceased", reg[h] - rng.integers(30, 400, len(h)), "DECEASED")
     h = plan.of("DECEASED_PAYEE")
-    c = hh.claimant[h]
-    set_rows(c, "status", "deceased")
-    set_rows(c, "status_date", iso(random_dates(rng, reg[h] + DAY, first_paid[h] - DAY, len(h))))
-    plan.add("DECEASED", "person", ids[c])
+    status("DECEASED_PAYEE", "deceased", random_dates(rng, reg[h] + DAY, first_paid[h] - DAY, len(h)), "DECEASED")
     h = plan.of("DECEASED~")
-    c = hh.claimant[h]
     last = np.where(np.isnat(last_paid[h]), reg[h], np.maximum(reg[h], last_paid[h]))
-    set_rows(c, "status", "deceased")
-    set_rows(c, "status_date", iso(last + DAY))
-
+    status("DECEASED~", "deceased", last + DAY, None)
     h = plan.of("MOVED_OUT")
-    set_rows(hh.claimant[h], "status", "moved_out")
-    set_rows(hh.claimant[h], "status_date", iso(random_dates(rng, "2018-01-01", FREEZE - DAY, len(h))))
-    plan.add("MOVED_OUT", "person", ids[hh.claimant[h]])
-    h = plan.of("MOVED_OUT~")
-    set_rows(hh.claimant[h], "status", "moved_out")
-    set_rows(hh.claimant[h], "status_date", iso(np.full(len(h), FREEZE)))
+    status("MOVED_OUT", "moved_out", random_dates(rng, "2018-01-01", FREEZE - DAY, len(h)), "MOVED_OUT")
+    status("MOVED_OUT~", "moved_out", np.full(len(plan.of("MOVED_OUT~")), FREEZE), None)
 
     h = plan.of("MOVED_IN_AFTER_FREEZE")
-    set_rows(hh.claimant[h], "moved_in_on", iso(random_dates(rng, FREEZE, reg[h] - DAY, len(h))))
+    persons["moved_in_on"][hh.claimant[h]] = iso(random_dates(rng, FREEZE, reg[h] - DAY, len(h)))
     plan.add("MOVED_IN_AFTER_FREEZE", "person", ids[hh.claimant[h]])
     h = plan.of("MOVED_IN_AFTER_FREEZE~")
-    set_rows(hh.claimant[h], "moved_in_on", iso(np.full(len(h), FREEZE - DAY)))
+    persons["moved_in_on"][hh.claimant[h]] = iso(np.full(len(h), FREEZE - DAY))
 
-    rows_of = persons.groupby("hh").indices
     for role in ("SPLIT_AFTER_FREEZE", "SPLIT_AFTER_FREEZE~"):
         for new, old in zip(plan.of(role), plan.partner.get(role, [])):
             on = random_dates(rng, FREEZE, reg[new] - DAY, 1)[0] if role == "SPLIT_AFTER_FREEZE" else FREEZE - DAY
-            rows = persons.index[rows_of[new]]
-            persons.loc[rows, "split_from_household_no"] = hh.no[old]
-            persons.loc[rows, "split_on"] = iso(np.array([on]))[0]
+            rows = members_of(plan, new)
+            persons["split_from_household_no"][rows] = hh.no[old]
+            persons["split_on"][rows] = iso(np.array([on]))[0]
             if role == "SPLIT_AFTER_FREEZE":
                 plan.add(role, "household", hh.no[new])
 
 
 # ---- staff, approvals, photos -----------------------------------------------------------------------------------
 
-def plant_staff(rng: np.random.Generator, plan: Plan, persons: pd.DataFrame, hh: Households, head: np.ndarray,
+def plant_staff(rng: np.random.Generator, plan: Plan, persons: Table, hh: Households, head: np.ndarray,
                 staff_person: np.ndarray, fresh_household: Callable[[str], str]) -> None:
     """Register field crews in (or next to, by a split) a household they handle; the near miss lives next door."""
-    rows_of = persons.groupby("hh").indices
     for i, h in enumerate(plan.of("STAFF_CONFLICT")):
         p = staff_person[hh.crew[h]]
         village = hh.village_code[h]
-        persons.at[p, "village_code"] = village
+        persons["village_code"][p] = village
         old = iso(random_dates(rng, "2003-01-01", "2018-12-31", 1))[0]
         if i % 3 == 0:      # a member of the very household
-            younger = persons.at[p, "birth_date"] > persons.at[head[h], "birth_date"]
-            male = persons.at[p, "gender"] == "M"
-            persons.at[p, "household_no"] = hh.no[h]
-            persons.at[p, "relation_to_head"] = ("子" if male else "女") if younger else ("兄弟" if male else "姐妹")
+            younger = persons["birth_date"][p] > persons["birth_date"][head[h]]
+            male = persons["gender"][p] == "M"
+            persons["household_no"][p] = hh.no[h]
+            persons["relation_to_head"][p] = ("子" if male else "女") if younger else ("兄弟" if male else "姐妹")
         elif i % 3 == 1:    # in the household this one was split from
             parent = fresh_household(village)
-            persons.at[p, "household_no"] = parent
-            rows = persons.index[rows_of[h]]
-            persons.loc[rows, "split_from_household_no"] = parent
-            persons.loc[rows, "split_on"] = old
+            persons["household_no"][p] = parent
+            rows = members_of(plan, h)
+            persons["split_from_household_no"][rows] = parent
+            persons["split_on"][rows] = old
         else:               # in a household split from this one
-            persons.at[p, "household_no"] = fresh_household(village)
-            persons.at[p, "split_from_household_no"] = hh.no[h]
-            persons.at[p, "split_on"] = old
+            persons["household_no"][p] = fresh_household(village)
+            persons["split_from_household_no"][p] = hh.no[h]
+            persons["split_on"][p] = old
         plan.add("STAFF_CONFLICT", "household", hh.no[h])
     for h in plan.of("STAFF_CONFLICT~"):
         p = staff_person[hh.crew[h]]
-        persons.at[p, "village_code"] = hh.village_code[h]
-        persons.at[p, "household_no"] = fresh_household(hh.village_code[h])
+        persons["village_code"][p] = hh.village_code[h]
+        persons["household_no"][p] = fresh_household(hh.village_code[h])
 
 
-def plant_approvals(rng: np.random.Generator, plan: Plan, approvals: pd.DataFrame, parcel_code: np.ndarray,
-                    hh: Households) -> pd.DataFrame:
+def plant_approvals(rng: np.random.Generator, plan: Plan, approvals: pd.DataFrame,
+                    parcel_code: np.ndarray) -> pd.DataFrame:
     """Homestead approvals dated on/after the freeze (and one day before, as near misses)."""
     added = []
     for role in ("HOMESTEAD_AFTER_FREEZE", "HOMESTEAD_AFTER_FREEZE~"):
@@ -463,16 +452,15 @@ def plant_approvals(rng: np.random.Generator, plan: Plan, approvals: pd.DataFram
     return pd.concat([kept] + added, ignore_index=True)
 
 
-def plant_photos(rng: np.random.Generator, plan: Plan, photos: pd.DataFrame, layout: Layout) -> None:
+def plant_photos(rng: np.random.Generator, plan: Plan, photos: Table, layout: Layout) -> None:
     """Move a photo of some households 0.3-3 km north of the homestead (near miss: 150 m) (in place)."""
-    p_hh = photos["hh"].to_numpy()
+    first = np.searchsorted(photos["hh"], np.arange(len(plan.reserved)))
     home = layout.parcels[["u0", "v0", "u1", "v1"]].to_numpy()
     for role, lo, hi in (("PHOTO_FAR_FROM_PARCEL", 300.0, 3000.0), ("PHOTO_FAR_FROM_PARCEL~", 145.0, 155.0)):
         for h in plan.of(role):
-            rows = np.flatnonzero(p_hh == h)
-            take = rows[: 1 + int(rng.random() < 0.3)] if "~" not in role else rows[:1]
-            for r in take:
-                photos.at[r, "u"] = (home[h, 0] + home[h, 2]) / 2 + rng.uniform(-5, 5)
-                photos.at[r, "v"] = home[h, 3] + rng.uniform(lo, hi)
+            take = 1 + int(rng.random() < 0.3) if "~" not in role else 1
+            for r in range(first[h], first[h] + take):
+                photos["u"][r] = (home[h, 0] + home[h, 2]) / 2 + rng.uniform(-5, 5)
+                photos["v"][r] = home[h, 3] + rng.uniform(lo, hi)
                 if "~" not in role:
-                    plan.add(role, "photo", photos.at[r, "photo_id"])
+                    plan.add(role, "photo", photos["photo_id"][r])

@@ -66,6 +66,14 @@ def _village_table(rng: np.random.Generator, nv: int) -> pd.DataFrame:
     return pd.DataFrame({"village_code": codes, "village_name": names, "township_name": towns[town]})
 
 
+def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A frame as writable numpy columns (object arrays for text), for fast row-wise planting."""
+    def text(dtype: object) -> bool:
+        return isinstance(dtype, pd.StringDtype) or getattr(dtype, "kind", "") == "O"
+
+    return {c: frame[c].to_numpy(dtype=object if text(frame[c].dtype) else None, copy=True) for c in frame.columns}
+
+
 def _money(cents: np.ndarray) -> list[str]:
     """Yuan with two decimals from integer cents."""
     return [f"{'-' if c < 0 else ''}{abs(c) // 100}.{abs(c) % 100:02d}" for c in np.asarray(cents).tolist()]
@@ -147,19 +155,22 @@ def _build(n: int, seed: int) -> dict:
                     village=v_of, village_code=vcode, serial=serial)
     crews, sups = staff_counts(n)
     pop = build_population(rng(4), hh.no, vcode, serial, 4 + sups + crews)
-    persons = pop.persons
+    persons = _columns(pop.persons)
     staff = staff_table(pop.staff, n)
     assign_crews(hh, staff)
 
-    plan = plant.select(rng(5), layout, hh, persons["name"].to_numpy()[pop.head],
-                        persons["gender"].to_numpy()[pop.head] == "M", pop.spouse >= 0, pop.split_related)
+    plan = plant.select(rng(5), layout, hh, persons["name"][pop.head], persons["gender"][pop.head] == "M",
+                        pop.spouse >= 0, pop.split_related)
     plan.pool = [int(p) for p in pop.external_pool[rng(6).permutation(len(pop.external_pool))]]
+    member_hh = persons["hh"][persons["hh"] >= 0]      # member rows come first, sorted by household
+    plan.member_start = np.searchsorted(member_hh, np.arange(n + 1))
     household_params(rng(7), hh, pop.head, pop.spouse, plan.forced_paid, plan.reserved, plan.spouse_payee)
 
     p = layout.parcels
     prefix = np.array([_LAND_PREFIX.get(c, "JB") for c in p["land_class"]], dtype=object)
-    parcel_code = np.array([f"{villages.at[v, 'village_code']}{x}{s:05d}"
-                            for v, x, s in zip(p["village"], prefix, p["serial"])], dtype=object)
+    parcel_code = np.array([f"{v}{x}{s:05d}" for v, x, s in zip(
+        villages["village_code"].to_numpy()[p["village"].to_numpy()], prefix, p["serial"].to_numpy().tolist())],
+        dtype=object)
     b = layout.buildings
     bkey = parcel_code[b["parcel"].to_numpy()] + "/" + b["building_no"].to_numpy().astype(object)
     claimed = claimed_areas(rng(8), b)
@@ -178,14 +189,16 @@ def _build(n: int, seed: int) -> dict:
                         sub=100 + int(b.at[j, "building_no"]), claimant=int(hh.claimant[bb]),
                         amount_cents=int(claimed[j]) * price))
         plan.add("DUPLICATE_BUILDING", "building", bkey[j])
-    claims = finish_claims(pd.concat([claims, pd.DataFrame(dup, columns=claims.columns)], ignore_index=True))
-    claims["claimant_id_number"] = persons["id_number"].to_numpy()[claims["claimant"].to_numpy()]
-    claims["claimant_name"] = persons["name"].to_numpy()[claims["claimant"].to_numpy()]
+    claims = _columns(finish_claims(pd.concat([claims, pd.DataFrame(dup, columns=claims.columns)],
+                                              ignore_index=True)))
+    claims["claimant_id_number"] = persons["id_number"][claims["claimant"]]
+    claims["claimant_name"] = persons["name"][claims["claimant"]]
     plant.plant_claims(rng(14), plan, claims, persons, hh, set(villages["village_code"]))
 
-    payments = finish_payments(payment_rows(rng(15), hh, claims))
-    payments["payee_id_number"] = persons["id_number"].to_numpy()[payments["payee"].to_numpy()]
-    payments["payee_name"] = persons["name"].to_numpy()[payments["payee"].to_numpy()]
+    payments = _columns(finish_payments(payment_rows(rng(15), hh, pd.DataFrame(claims))))
+    payments["paid_on"] = payments["paid_on"].astype("datetime64[D]")
+    payments["payee_id_number"] = persons["id_number"][payments["payee"]]
+    payments["payee_name"] = persons["name"][payments["payee"]]
     plant.plant_payments(rng(16), plan, payments, persons, hh)
     plant.plant_registry(rng(17), plan, persons, hh, payments)
 
@@ -196,9 +209,9 @@ def _build(n: int, seed: int) -> dict:
 
     plant.plant_staff(rng(18), plan, persons, hh, pop.head, staff.person, fresh_household)
     approvals = finish_approvals(plant.plant_approvals(rng(19), plan, approval_rows(rng(20), layout),
-                                                       parcel_code, hh))
-    photos = photo_rows(rng(21), layout, hh)
-    photos["photo_id"] = [f"P{i:07d}" for i in range(1, len(photos) + 1)]
+                                                       parcel_code))
+    photos = _columns(photo_rows(rng(21), layout, hh))
+    photos["photo_id"] = np.array([f"P{i:07d}" for i in range(1, len(photos["hh"]) + 1)], dtype=object)
     plant.plant_photos(rng(22), plan, photos, layout)
 
     parcel_geom = layout.polygons(p["village"].to_numpy(), p[["u0", "v0", "u1", "v1"]].to_numpy())
@@ -217,7 +230,7 @@ def _build(n: int, seed: int) -> dict:
     return dict(code=f"HN-S{seed}", seed=seed, n=n, villages=villages, layout=layout, hh=hh, persons=persons,
                 staff=staff, parcel_code=parcel_code, parcel_geom=parcel_geom, scope=scope, claimed=claimed,
                 baseline_cover=baseline_cover, after_cover=after_cover, claims=claims, payments=payments,
-                approvals=approvals, photos=photos, truth=truth, rng_geometry=rng(23))
+                approvals=approvals, photos=photos, truth=truth, head=pop.head, rng_geometry=rng(23))
 
 
 def _footprints(data: dict) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, np.ndarray]:
@@ -286,28 +299,28 @@ def _write(out: Path, data: dict) -> dict[str, int]:
                                                                                          "geometry"]])
     counts["footprints_after"] = _write_gpkg(out / "footprints_after.gpkg", after[["footprint_id", "height_m",
                                                                                     "geometry"]])
-    head = persons.loc[persons["hh"].ge(0) & persons["relation_to_head"].eq("户主")]
-    head = head[head["hh"].isin(np.arange(len(hh)))].drop_duplicates("hh").set_index("hh").loc[np.arange(len(hh))]
+    head = data["head"]
     counts["households"] = _write_csv(out / "households.csv", pd.DataFrame({
-        "household_no": hh.no, "village_code": hh.village_code, "head_id_number": head["id_number"].to_numpy(),
-        "head_name": head["name"].to_numpy()}))
+        "household_no": hh.no, "village_code": hh.village_code, "head_id_number": persons["id_number"][head],
+        "head_name": persons["name"][head]}))
     c = data["claims"]
     counts["claims"] = _write_csv(out / "claims.csv", pd.DataFrame({
-        "claim_id": c["claim_id"], "household_no": hh.no[c["hh"].to_numpy()],
+        "claim_id": c["claim_id"], "household_no": hh.no[c["hh"]],
         "claimant_id_number": c["claimant_id_number"], "claimant_name": c["claimant_name"],
-        "parcel_code": pc[c["parcel"].to_numpy()],
-        "building_no": np.where(c["building"].to_numpy() >= 0,
-                                b["building_no"].to_numpy()[np.maximum(c["building"].to_numpy(), 0)], ""),
-        "item_kind": c["item_kind"], "quantity": _money(c["q_cents"].to_numpy()), "unit": c["unit"],
-        "unit_price_yuan": _money(c["price"].to_numpy() * 100), "amount_yuan": _money(c["amount_cents"].to_numpy()),
-        "registered_on": iso(hh.registered_on[c["hh"].to_numpy()]), "case_type": c["case_type"]}))
+        "parcel_code": pc[c["parcel"]],
+        "building_no": np.where(c["building"] >= 0,
+                                b["building_no"].to_numpy()[np.maximum(c["building"], 0)], ""),
+        "item_kind": c["item_kind"], "quantity": _money(c["q_cents"]), "unit": c["unit"],
+        "unit_price_yuan": _money(c["price"] * 100), "amount_yuan": _money(c["amount_cents"]),
+        "registered_on": iso(hh.registered_on[c["hh"]]), "case_type": c["case_type"]}))
     pay = data["payments"]
     counts["payments"] = _write_csv(out / "payments.csv", pd.DataFrame({
-        "payment_id": pay["payment_id"], "household_no": hh.no[pay["hh"].to_numpy()],
+        "payment_id": pay["payment_id"], "household_no": hh.no[pay["hh"]],
         "payee_id_number": pay["payee_id_number"], "payee_name": pay["payee_name"],
-        "amount_yuan": _money(pay["amount_cents"].to_numpy()),
-        "paid_on": iso(pay["paid_on"].to_numpy().astype("datetime64[D]")), "agreement_no": pay["agreement_no"]}))
-    reg = persons.loc[persons["in_registry"].astype(bool), list(PERSON_COLUMNS)]
+        "amount_yuan": _money(pay["amount_cents"]),
+        "paid_on": iso(pay["paid_on"].astype("datetime64[D]")), "agreement_no": pay["agreement_no"]}))
+    keep = persons["in_registry"].astype(bool)
+    reg = pd.DataFrame({col: persons[col][keep] for col in PERSON_COLUMNS})
     counts["registry"] = _write_csv(out / "registry.csv", reg)
     ap = data["approvals"]
     counts["homestead_approvals"] = _write_csv(out / "homestead_approvals.csv", pd.DataFrame({
@@ -316,15 +329,15 @@ def _write(out: Path, data: dict) -> dict[str, int]:
         "approved_on": iso(ap["approved_on"].to_numpy().astype("datetime64[D]"))}))
     sup = np.append(staff.staff_id, "")
     counts["staff"] = _write_csv(out / "staff.csv", pd.DataFrame({
-        "staff_id": staff.staff_id, "name": persons["name"].to_numpy()[staff.person],
-        "id_number": persons["id_number"].to_numpy()[staff.person], "role": staff.role,
+        "staff_id": staff.staff_id, "name": persons["name"][staff.person],
+        "id_number": persons["id_number"][staff.person], "role": staff.role,
         "supervisor_staff_id": sup[staff.supervisor]}))
     counts["assignments"] = _write_csv(out / "assignments.csv", assignment_rows(hh, staff))
     ph = data["photos"]
-    x, y = layout.to_world(ph["village"].to_numpy(), ph["u"].to_numpy(), ph["v"].to_numpy())
+    x, y = layout.to_world(ph["village"], ph["u"], ph["v"])
     lon, lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(x, y)
     counts["field_photos"] = _write_csv(out / "field_photos.csv", pd.DataFrame({
-        "photo_id": ph["photo_id"], "household_no": hh.no[ph["hh"].to_numpy()], "stage": ph["stage"],
+        "photo_id": ph["photo_id"], "household_no": hh.no[ph["hh"]], "stage": ph["stage"],
         "taken_at": ph["taken_at"], "lon": [f"{v:.6f}" for v in lon], "lat": [f"{v:.6f}" for v in lat]}))
     counts["truth"] = _write_csv(out / "truth.csv", data["truth"])
     return counts

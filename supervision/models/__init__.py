@@ -31,10 +31,11 @@ def run_all(conn: Connection, project_code: str) -> dict[str, int]:
     """Run every registered model on the project; hits per rule code."""
     from supervision.projects import get_project
 
-    from supervision import area_metrics
+    from supervision import area_metrics, registry_scope
 
     project = get_project(conn, project_code)
     try:
         return {model.code: model.run(conn, project) for model in registered()}
     finally:
         area_metrics.drop(conn)
+        registry_scope.drop(conn)

@@ -38,3 +38,28 @@ class Model:
             raise NotImplementedError(f"{self.code} has no query")
         overrides = (project.get("rules") or {}).get(self.code, {})
         return self.run_fn(conn, project, {**self.thresholds, **overrides})
+
+
+def sql_rule(code: str, *, dimension: str, subject_type: str, severity: str, title_zh: str, sql: str,
+             thresholds: dict | None = None, registry: bool = False,
+             after: Callable[[Connection, dict], None] | None = None) -> Model:
+    """A model whose hits are one SQL statement over the project.
+
+    ``sql`` selects ``subject_key``, ``message``, ``evidence`` (and optionally ``severity``); it may use
+    the parameters ``:p`` (project id), ``:freeze`` (the pre-announcement date) and every threshold by
+    name. With ``registry``, ``pg_temp.expro_reg`` (see ``supervision.registry_scope``) is available.
+    """
+    def run(conn: Connection, project: dict, th: dict) -> int:
+        from supervision import registry_scope
+        from supervision.alerts import record_hits
+
+        if registry:
+            registry_scope.ensure(conn, project)
+        params = {"freeze": project["pre_announcement_date"], **th}
+        hits = record_hits(conn, project["id"], code, subject_type, severity, sql, params)
+        if after is not None and hits:
+            after(conn, project)
+        return hits
+
+    return Model(code=code, dimension=dimension, subject_type=subject_type, severity=severity, title_zh=title_zh,
+                 thresholds=thresholds or {}, run_fn=run)

@@ -1,28 +1,10 @@
-"""Synthetic districts generated once per test session (read-only; tests import them in their own transaction)."""
+"""Helpers for the supervision model tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
-import pytest
-
-from expro.synthetic.district import generate_district
-
-_CACHE: dict[tuple[int, int, bool], Path] = {}
-
-
-@pytest.fixture(scope="session")
-def district_dir(tmp_path_factory):
-    """A function returning the package folder of (seed, households, imagery), generated once."""
-    def get(seed: int, households: int = 300, imagery: bool = False) -> Path:
-        key = (seed, households, imagery)
-        if key not in _CACHE:
-            out = tmp_path_factory.mktemp(f"district_s{seed}_{households}_{int(imagery)}")
-            generate_district(out, households=households, seed=seed, imagery=imagery, overwrite=True)
-            _CACHE[key] = out
-        return _CACHE[key]
-    return get
 
 
 def truth_of(path: Path, rules: set[str]) -> set[tuple[str, str, str]]:

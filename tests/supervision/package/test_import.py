@@ -122,9 +122,9 @@ def assert_canonical_content(conn, project_id: int) -> None:
                               "JOIN app_user u ON u.id = ps.user_id LEFT JOIN app_user s ON s.id = ps.supervisor_user_id "
                               "WHERE ps.project_id = :p ORDER BY u.username"), p).all()
     assert [tuple(r) for r in staff] == [
-        ("S001", "赵敏", "210106198203040021", "field_crew", "S002"),
+        ("S001", "赵敏", "210106198203040029", "field_crew", "S002"),
         ("S002", "周强", "210106197501020013", "supervisor", None),
-        ("S003", "吴刚", "210106197001010019", "inspector", None)]
+        ("S003", "吴刚", "210106197001010011", "inspector", None)]
     assign = conn.execute(text("SELECT h.household_no, a.stage, u.username FROM assignment a JOIN household h "
                                "ON h.id = a.household_id JOIN app_user u ON u.id = a.user_id WHERE a.project_id = :p "
                                "ORDER BY 1"), p).all()
