@@ -307,6 +307,17 @@ class _Checker:
             self.issues.append(raw.issue(int(pos), key[-1], f"duplicate key {value!r} (also at {raw.row_kind} {other})",
                                          f"重复的编号 {value!r}(与第{other}{'行' if raw.row_kind == 'row' else '个要素'}重复)"))
 
+    def registry_ids(self, frame: pd.DataFrame) -> None:
+        """Registry ID numbers must pass GB 11643 (the registry is the reference the checks trust)."""
+        from supervision.registry_import import id_problems
+
+        raw = self.raw["registry"]
+        problems = id_problems(frame["id_number"])
+        for pos in np.flatnonzero(problems.notna().to_numpy()):
+            value = frame["id_number"].iloc[pos]
+            self.issues.append(raw.issue(int(pos), "id_number", f"invalid ID number ({problems.iloc[pos]}): {value!r}",
+                                         f"身份证号无效({problems.iloc[pos]}): {value!r}"))
+
     # -- geometries -------------------------------------------------------------------------------
     def geometries(self, raw: reader.RawFile, project: ProjectConfig) -> gpd.GeoSeries | None:
         """Check and reproject a layer's polygons into the project CRS; issues for bad ones."""
@@ -437,6 +448,8 @@ def validate_package(root: Path, *, repair: bool = False,
         if raw is not None and raw.spec.columns:
             tables[base] = chk.cells(raw)
             chk.duplicates(raw, tables[base])
+    if "registry" in tables:
+        chk.registry_ids(tables["registry"])
     if project is not None:
         geoms = {base: chk.geometries(raws[base], project) for base in ("scope",) + GEOMETRY_FILES
                  if raws.get(base) is not None}
