@@ -81,10 +81,10 @@ def plant_counts(rng: np.random.Generator, n: int) -> dict[str, int]:
     for role in _PLANTS:
         rate = rng.uniform(0.005, 0.012)
         low = (3 if role in ("ID_INVALID", "STAFF_CONFLICT") else 2) if n >= 300 else 1
-        counts[role] = max(low, int(round(rate * n)))
+        counts[role] = max(low, round(rate * n))
     for role in ("DECEASED", "DECEASED_PAYEE"):    # the two variants share DECEASED's budget
         counts[role] = max(1, counts[role] // 2) if n >= 300 else (1 if role == "DECEASED" else 0)
-    near = max(1, int(round(0.003 * n)))
+    near = max(1, round(0.003 * n))
     counts.update({role: near for role in _NEAR})
     return counts
 
@@ -120,7 +120,8 @@ def select(rng: np.random.Generator, layout: Layout, hh: Households, head_name: 
             continue
         if role in _PAIRED:
             base = split_free if role.startswith("SPLIT") else np.ones(n, bool)
-            firsts, seconds = [], []
+            firsts: list[int] = []
+            seconds: list[int] = []
             for a in ordered(base):
                 if len(firsts) == k:
                     break
@@ -139,7 +140,7 @@ def select(rng: np.random.Generator, layout: Layout, hh: Households, head_name: 
                 seconds.append(partners[0])
             plan.hh[role], plan.partner[role] = np.array(firsts, np.int64), np.array(seconds, np.int64)
         elif role.startswith("OUTSIDE_SCOPE"):
-            picked = []
+            picked: list[int] = []
             for s, h in zip(strip_order, layout.parcels["hh"].to_numpy()[strip_order]):
                 if len(picked) == k:
                     break
@@ -149,15 +150,15 @@ def select(rng: np.random.Generator, layout: Layout, hh: Households, head_name: 
             plan.strips[role] = np.array(picked, np.int64)
             plan.hh[role] = layout.parcels["hh"].to_numpy()[plan.strips[role]]
         elif role.startswith("STAFF_CONFLICT"):
-            picked = []
+            chosen: list[int] = []
             for h in ordered(split_free):
-                if len(picked) == k:
+                if len(chosen) == k:
                     break
                 if int(hh.crew[h]) not in used_crews:
                     used_crews.add(int(hh.crew[h]))
                     free[h] = False
-                    picked.append(h)
-            plan.hh[role] = np.array(picked, np.int64)
+                    chosen.append(h)
+            plan.hh[role] = np.array(chosen, np.int64)
         elif role == "NAME_MISMATCH":
             take(role, typo_ok, k)
         elif role == "PAYEE_NOT_MEMBER~":

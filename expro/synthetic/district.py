@@ -15,11 +15,31 @@ from pyproj import Transformer
 from expro.synthetic import GenerationError
 from expro.synthetic import anomalies as plant
 from expro.synthetic.layout import CRS, Layout, build_layout
-from expro.synthetic.ledger import (AFTER_FLIGHT, ANNOUNCEMENT, BASELINE_FLIGHT, FREEZE, ROOF_BY_STRUCTURE,
-                                    Households, Staff, assign_crews, assignment_rows, approval_rows, claim_rows,
-                                    claimed_areas, finish_approvals, finish_claims, finish_payments,
-                                    footprint_boxes, heights_m, household_params, payment_rows, photo_rows,
-                                    staff_counts, staff_table, unit_prices)
+from expro.synthetic.ledger import (
+    AFTER_FLIGHT,
+    ANNOUNCEMENT,
+    BASELINE_FLIGHT,
+    FREEZE,
+    ROOF_BY_STRUCTURE,
+    Households,
+    Staff,
+    approval_rows,
+    assign_crews,
+    assignment_rows,
+    claim_rows,
+    claimed_areas,
+    finish_approvals,
+    finish_claims,
+    finish_payments,
+    footprint_boxes,
+    heights_m,
+    household_params,
+    payment_rows,
+    photo_rows,
+    staff_counts,
+    staff_table,
+    unit_prices,
+)
 from expro.synthetic.people import PERSON_COLUMNS, SURNAMES, build_population, iso
 
 COUNTY_CODE = "210112"
@@ -184,10 +204,10 @@ def _build(n: int, seed: int) -> dict:
     for a, bb in zip(plan.of("DUPLICATE_BUILDING"), plan.partner.get("DUPLICATE_BUILDING", [])):
         j = int(np.searchsorted(b["hh"].to_numpy(), a))
         price = prices[b.at[j, "structure_type"]]
-        dup.append(dict(hh=bb, parcel=int(b.at[j, "parcel"]), building=j, item_kind="building", unit="m2",
-                        q_cents=int(claimed[j]), price=price, case_type="residential", grp=0,
-                        sub=100 + int(b.at[j, "building_no"]), claimant=int(hh.claimant[bb]),
-                        amount_cents=int(claimed[j]) * price))
+        dup.append({"hh": bb, "parcel": int(b.at[j, "parcel"]), "building": j, "item_kind": "building",
+                    "unit": "m2", "q_cents": int(claimed[j]), "price": price, "case_type": "residential", "grp": 0,
+                    "sub": 100 + int(b.at[j, "building_no"]), "claimant": int(hh.claimant[bb]),
+                    "amount_cents": int(claimed[j]) * price})
         plan.add("DUPLICATE_BUILDING", "building", bkey[j])
     claims = _columns(finish_claims(pd.concat([claims, pd.DataFrame(dup, columns=claims.columns)],
                                               ignore_index=True)))
@@ -227,10 +247,11 @@ def _build(n: int, seed: int) -> dict:
     missing = sorted(set(plant.RULE_CODES) - set(truth["rule_code"]))
     if missing:
         raise GenerationError(f"rules not planted: {', '.join(missing)}")
-    return dict(code=f"HN-S{seed}", seed=seed, n=n, villages=villages, layout=layout, hh=hh, persons=persons,
-                staff=staff, parcel_code=parcel_code, parcel_geom=parcel_geom, scope=scope, claimed=claimed,
-                baseline_cover=baseline_cover, after_cover=after_cover, claims=claims, payments=payments,
-                approvals=approvals, photos=photos, truth=truth, head=pop.head, rng_geometry=rng(23))
+    return {"code": f"HN-S{seed}", "seed": seed, "n": n, "villages": villages, "layout": layout, "hh": hh,
+            "persons": persons, "staff": staff, "parcel_code": parcel_code, "parcel_geom": parcel_geom,
+            "scope": scope, "claimed": claimed, "baseline_cover": baseline_cover, "after_cover": after_cover,
+            "claims": claims, "payments": payments, "approvals": approvals, "photos": photos, "truth": truth,
+            "head": pop.head, "rng_geometry": rng(23)}
 
 
 def _footprints(data: dict) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, np.ndarray]:
@@ -359,13 +380,13 @@ def _render(out: Path, data: dict, resolution_m: float, seed: int) -> int:
     trees = gpd.GeoDataFrame(geometry=shapely.points(tx, ty), crs=CRS)
     outline = layout.polygons(b["village"].to_numpy(), b[["u0", "v0", "u1", "v1"]].to_numpy())
     bare = gpd.GeoDataFrame(geometry=shapely.buffer(outline[demolished], 1.5, join_style="mitre"), crs=CRS)
-    bounds = tuple(float(v) for v in shapely.bounds(data["scope"]))
+    x0, y0, x1, y1 = (float(v) for v in shapely.bounds(data["scope"]))
     (out / "imagery").mkdir(exist_ok=True)
     rows = []
     for phase, roofs, captured, green in (("baseline", base, BASELINE_FLIGHT, 0.2), ("after", after, AFTER_FLIGHT, 0.5)):
         fields = gpd.GeoDataFrame({"crop": np.where(rng.random(len(farm)) < green, "green", "soil")},
                                   geometry=data["parcel_geom"][farm], crs=CRS)
-        render_orthophoto(out / "imagery" / f"{phase}.tif", bounds=bounds, resolution_m=resolution_m, crs=CRS,
+        render_orthophoto(out / "imagery" / f"{phase}.tif", bounds=(x0, y0, x1, y1), resolution_m=resolution_m, crs=CRS,
                           roofs=roofs, lanes=lanes, fields=fields, trees=trees,
                           bare=bare if phase == "after" else None, seed=seed * 2 + (phase == "after"))
         rows.append({"file": f"imagery/{phase}.tif", "phase": phase, "captured_on": captured})

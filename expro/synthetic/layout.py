@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ class Layout:
     villages: pd.DataFrame     # width_m, height_m, angle_rad, centre_x, centre_y, grid_row, grid_col
     parcels: pd.DataFrame      # village, land_class, hh (-1), serial, u0..v1, band, band_end
     buildings: pd.DataFrame    # hh, parcel, building_no, structure_type, storeys, u0..v1
-    facilities: pd.DataFrame   # buildings of collective / enterprise parcels (not claimed): village, parcel, storeys, u0..v1
+    facilities: pd.DataFrame   # unclaimed buildings of collective/enterprise parcels: village, parcel, storeys, u0..
     lanes: pd.DataFrame        # village, u0..v1
     trees: pd.DataFrame        # village, u, v
 
@@ -70,11 +71,17 @@ class Layout:
         return shapely.MultiPolygon(list(parts))
 
 
-def _boxes(df: pd.DataFrame) -> np.ndarray:
-    return df[["u0", "v0", "u1", "v1"]].to_numpy(dtype=float)
+def _serials(village: np.ndarray) -> np.ndarray:
+    """1, 2, 3, ... within each village (``village`` sorted)."""
+    return np.arange(len(village)) - np.searchsorted(village, village) + 1
 
 
-def _village(rng: np.random.Generator, n_hh: int) -> dict[str, object]:
+def _shed_structures(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
+    """Structures of sheds: mostly simple, some steel."""
+    return np.where(rng.random(int(mask.sum())) < 0.7, "simple", "steel")
+
+
+def _village(rng: np.random.Generator, n_hh: int) -> dict[str, Any]:
     """Local layout of one village of ``n_hh`` households."""
     n_strips_hh = np.where(rng.random(n_hh) < 0.6, rng.integers(1, 3, n_hh), 0)
     n_strips = int(n_strips_hh.sum())
@@ -155,10 +162,10 @@ def _village(rng: np.random.Generator, n_hh: int) -> dict[str, object]:
     t_hh = np.repeat(np.arange(n_hh), n_tree)
     tu = home[t_hh, 0] + 8.5 + rng.random(len(t_hh)) * (width[t_hh] - 17.0)
     tv = home[t_hh, 1] + 2.5 + rng.random(len(t_hh)) * 9.0
-    return dict(n_hh=n_hh, home=home, main=main, n_out=n_out, out1=out1, out2=out2, fac=fac, fac_class=fac_class,
-                strips=strips, strip_hh=strip_hh, band=band, band_end=end, lanes=np.concatenate(lanes),
-                trees=np.column_stack([tu, tv]), width_m=width_m, height_m=-bottom,
-                older_house=rng.random(n_hh))
+    return {"n_hh": n_hh, "home": home, "main": main, "n_out": n_out, "out1": out1, "out2": out2, "fac": fac,
+            "fac_class": fac_class, "strips": strips, "strip_hh": strip_hh, "band": band, "band_end": end,
+            "lanes": np.concatenate(lanes), "trees": np.column_stack([tu, tv]), "width_m": width_m,
+            "height_m": -bottom, "older_house": rng.random(n_hh)}
 
 
 def build_layout(rng: np.random.Generator, village_sizes: np.ndarray) -> Layout:
@@ -198,14 +205,13 @@ def build_layout(rng: np.random.Generator, village_sizes: np.ndarray) -> Layout:
     n_hh = int(sizes.sum())
     home_v, fac_v, strip_v = vrep("home"), vrep("fac"), vrep("strips")
     strip_hh = np.concatenate([p["strip_hh"] + hh_offset[i] for i, p in enumerate(parts)])
-    per_class_serial = lambda v: np.arange(len(v)) - np.searchsorted(v, v) + 1  # noqa: E731 (v sorted)
     frames = [
         pd.DataFrame({"village": home_v, "land_class": "homestead", "hh": np.arange(n_hh),
-                      "serial": per_class_serial(home_v), "band": -1, "band_end": ""}),
+                      "serial": _serials(home_v), "band": -1, "band_end": ""}),
         pd.DataFrame({"village": fac_v, "land_class": cat("fac_class"), "hh": -1,
-                      "serial": per_class_serial(fac_v), "band": -1, "band_end": ""}),
+                      "serial": _serials(fac_v), "band": -1, "band_end": ""}),
         pd.DataFrame({"village": strip_v, "land_class": "farmland", "hh": strip_hh,
-                      "serial": per_class_serial(strip_v), "band": cat("band"), "band_end": cat("band_end")}),
+                      "serial": _serials(strip_v), "band": cat("band"), "band_end": cat("band_end")}),
     ]
     boxes = np.concatenate([cat("home"), cat("fac"), cat("strips")])
     parcels = pd.concat(frames, ignore_index=True)
@@ -218,11 +224,10 @@ def build_layout(rng: np.random.Generator, village_sizes: np.ndarray) -> Layout:
     storeys_main = np.where(older < 0.25, 2, 1)
     main_struct = np.where(older < 0.6, "brick_concrete", "brick_wood")
     has1, has2 = n_out >= 1, n_out >= 2
-    shed_struct = lambda m: np.where(rng.random(int(m.sum())) < 0.7, "simple", "steel")  # noqa: E731
     bld = pd.concat([
         pd.DataFrame({"hh": hh_all, "building_no": "1", "structure_type": main_struct, "storeys": storeys_main}),
-        pd.DataFrame({"hh": hh_all[has1], "building_no": "2", "structure_type": shed_struct(has1), "storeys": 1}),
-        pd.DataFrame({"hh": hh_all[has2], "building_no": "3", "structure_type": shed_struct(has2), "storeys": 1}),
+        pd.DataFrame({"hh": hh_all[has1], "building_no": "2", "structure_type": _shed_structures(rng, has1), "storeys": 1}),
+        pd.DataFrame({"hh": hh_all[has2], "building_no": "3", "structure_type": _shed_structures(rng, has2), "storeys": 1}),
     ], ignore_index=True)
     bld[["u0", "v0", "u1", "v1"]] = np.concatenate([cat("main"), cat("out1")[has1], cat("out2")[has2]])
     bld = bld.sort_values(["hh", "building_no"], kind="stable").reset_index(drop=True)

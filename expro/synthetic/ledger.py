@@ -241,7 +241,7 @@ def photo_rows(rng: np.random.Generator, layout: Layout, hh: Households) -> pd.D
     survey = nth < np.maximum(1, count // 2)[h]
     day = hh.registered_on[h] + np.where(survey, 0, rng.integers(3, 12, k))
     seconds = rng.integers(8 * 3600, 17 * 3600 + 1800, k)
-    taken = day.astype("datetime64[s]") + seconds
+    taken = (day.astype("datetime64[s]") + seconds).astype("datetime64[s]")
     return pd.DataFrame({"hh": h, "village": hh.village[h], "u": u, "v": v,
                          "stage": np.where(survey, STAGE_SURVEY, STAGE_MEASURE).astype(object),
                          "taken_at": np.datetime_as_string(taken, unit="s").astype(object)})
