@@ -48,7 +48,7 @@ def demo(ctx: click.Context, households: int, seed: int, no_serve: bool, port: i
     click.echo("[4/4] supervision models: " + run_models(result.project_code))
     click.echo(f"ready in {time.perf_counter() - started:.0f} s")
     host, port = settings.host, port or settings.port
-    click.echo(f"\n  地图 / map:      http://{host}:{port}/map\n  健康 / health:   http://{host}:{port}/health")
+    click.echo(f"\n  地图 / map:      http://{host}:{port}/map/{result.project_code}\n  健康 / health:   http://{host}:{port}/health")
     click.echo(f"  登录 / logins (password {DEMO_PASSWORD}):")
     for username, role, name in logins:
         click.echo(f"    {username:<14} {role:<12} {name}")
@@ -99,12 +99,13 @@ def demo_generate(output: Path, households: int, seed: int, no_imagery: bool, ov
     """Write a synthetic district package (with truth.csv of planted anomalies) to OUTPUT."""
     from expro.synthetic.district import generate_district
 
-    if households < 1:
-        fail("--households must be at least 1", EXIT_BAD_INPUT)
     if output.exists() and any(output.iterdir()) and not overwrite:
         fail(f"{output} exists and is not empty; use --overwrite to replace it", EXIT_BAD_INPUT)
     started = time.perf_counter()
-    district = generate_district(output, households=households, seed=seed, imagery=not no_imagery,
-                                 overwrite=overwrite)
+    try:
+        district = generate_district(output, households=households, seed=seed, imagery=not no_imagery,
+                                     overwrite=overwrite)
+    except (ValueError, FileExistsError) as exc:
+        fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(district.row_counts.items()))
     click.echo(f"wrote {district.project_code} to {output} in {time.perf_counter() - started:.1f} s: {counts}")

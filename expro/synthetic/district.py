@@ -118,6 +118,8 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
                                   "(--overwrite) to replace the package files in it")
         for name in PACKAGE_FILES:
             (out_dir / name).unlink(missing_ok=True)
+        if (out_dir / "imagery").is_dir() and not any((out_dir / "imagery").iterdir()):
+            (out_dir / "imagery").rmdir()
     out_dir.mkdir(parents=True, exist_ok=True)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from expro.cli import cli
 from supervision.errors import PackageError
 from supervision.package.service import import_package
-from tests.common import BUILDINGS, HOUSEHOLDS, PARCELS, expected_counts, package_layers, package_tables, write_package
+from tests.common import BUILDINGS, HOUSEHOLDS, PARCELS, PROJECT_TOML, expected_counts, package_layers, package_tables, write_package
 
 COUNT_SQL = {
     "villages": "SELECT count(*) FROM admin_unit WHERE level = 'village' AND project_id = :p",
@@ -264,11 +264,12 @@ def test_bad_package_cli_exit_status_and_chinese_report(conn, tmp_path):
 
 
 def test_cli_import_and_reimport_replaces_project(conn, tmp_path):
-    pkg = write_package(tmp_path / "pkg")
+    toml = PROJECT_TOML.replace('code = "T-001"', 'code = "T-REIMPORT"')
+    pkg = write_package(tmp_path / "pkg", project_toml=toml)
     res = CliRunner().invoke(cli, ["import", str(pkg)])
     assert res.exit_code == 0, res.output
-    assert "imported project T-001" in res.output
-    pid = conn.execute(text("SELECT id FROM project WHERE code = 'T-001'")).scalar_one()
+    assert "imported project T-REIMPORT" in res.output
+    pid = conn.execute(text("SELECT id FROM project WHERE code = 'T-REIMPORT'")).scalar_one()
     # re-import with one household fewer: the project is replaced, same id, counts follow the files
     tables = package_tables()
     tables["claims"] = tables["claims"][tables["claims"].household_no != HOUSEHOLDS[2][0]]
@@ -276,16 +277,16 @@ def test_cli_import_and_reimport_replaces_project(conn, tmp_path):
     tables["assignments"] = tables["assignments"][tables["assignments"].household_no != HOUSEHOLDS[2][0]]
     layers = package_layers()
     layers["parcels"].loc[layers["parcels"].household_no == HOUSEHOLDS[2][0], "household_no"] = ""
-    pkg2 = write_package(tmp_path / "pkg2", tables=tables, layers=layers)
+    pkg2 = write_package(tmp_path / "pkg2", tables=tables, layers=layers, project_toml=toml)
     res = CliRunner().invoke(cli, ["import", str(pkg2)])
     assert res.exit_code == 0, res.output
-    assert "replaced project T-001" in res.output
-    assert conn.execute(text("SELECT id FROM project WHERE code = 'T-001'")).scalar_one() == pid
+    assert "replaced project T-REIMPORT" in res.output
+    assert conn.execute(text("SELECT id FROM project WHERE code = 'T-REIMPORT'")).scalar_one() == pid
     counts = db_counts(conn, pid)
     assert counts["households"] == 2 and counts["claims"] == 3 and counts["assignments"] == 2
-    events = conn.execute(text("SELECT action, object_key FROM audit_event WHERE object_key = 'T-001' "
+    events = conn.execute(text("SELECT action, object_key FROM audit_event WHERE object_key = 'T-REIMPORT' "
                                "ORDER BY seq")).all()
-    assert [tuple(e) for e in events][-2:] == [("package.import", "T-001"), ("package.import", "T-001")]
+    assert [tuple(e) for e in events] == [("package.import", "T-REIMPORT"), ("package.import", "T-REIMPORT")]
 
 
 def test_repair_fixes_invalid_geometry_and_reports_it(conn, tmp_path):
