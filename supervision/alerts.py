@@ -65,3 +65,28 @@ def write_export(rows: list[dict], path: Path, fmt: str) -> None:
         for r in rows:
             writer.writerow([r["rule_code"], r["severity"], r["project_code"], r["subject_type"], r["subject_key"],
                              r["message"], json.dumps(r["evidence"], ensure_ascii=False, sort_keys=True)])
+
+
+#: Which severities reach which role (clause 5.5.3: prompt the operator, alarm the management, report to
+#: the discipline inspectors).
+INBOX_SEVERITIES = {"field_crew": ("prompt",), "supervisor": ("internal", "report"), "inspector": ("report",),
+                    "admin": ("prompt", "internal", "report"), "gis_officer": ()}
+
+
+def inbox(conn: Connection, project_code: str, user) -> list[dict]:
+    """The open alerts routed to ``user``: field crew get the prompts on their assigned households (and
+    whatever is assigned to them), supervisors the internal alarms and reports, inspectors the reports."""
+    severities = list(INBOX_SEVERITIES.get(user.role, ()))
+    crew = user.role == "field_crew"
+    rows = conn.execute(text("""
+        SELECT a.id, a.rule_code, a.severity, a.subject_type, a.subject_key, a.message, a.state, a.firing
+        FROM alert a JOIN project p ON p.id = a.project_id
+        WHERE p.code = :c AND a.state NOT IN ('closed') AND (a.firing OR a.state <> 'new')
+          AND (
+            (a.severity = ANY(:sev) AND (:crew = false OR EXISTS (
+                SELECT 1 FROM alert_household ah JOIN assignment s ON s.household_id = ah.household_id
+                WHERE ah.alert_id = a.id AND s.user_id = :uid)))
+            OR a.assignee_user_id = :uid)
+        ORDER BY CASE a.severity WHEN 'report' THEN 0 WHEN 'internal' THEN 1 ELSE 2 END, a.rule_code, a.subject_key"""),
+        {"c": project_code, "sev": severities, "crew": crew, "uid": user.id}).mappings().all()
+    return [dict(r) for r in rows]

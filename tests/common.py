@@ -91,7 +91,7 @@ def package_tables() -> dict[str, pd.DataFrame]:
         ]),
         "assignments": _rows([dict(household_no=h, stage="入户调查登记", staff_id="S001") for h, _, _ in hh]),
         "field_photos": _rows([dict(photo_id="P1", household_no=hh[0][0], stage="入户调查登记",
-                                    taken_at="2025-03-20T10:15:00+08:00", lon="123.557000", lat="41.721000")]),
+                                    taken_at="2025-03-20T10:15:00+08:00", lon="123.552789", lat="41.704966")]),
     }
 
 
@@ -193,4 +193,4 @@ def expected_counts() -> dict[str, int]:
 
 def photo_point() -> Point:
     """The canonical field photo location (WGS84)."""
-    return shapely.Point(123.557, 41.721)
+    return shapely.Point(123.552789, 41.704966)

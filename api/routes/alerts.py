@@ -62,6 +62,16 @@ def list_alerts(conn: SessionDep, user: Reviewer, project: str, state: str | Non
     return [dict(r) for r in rows.mappings()]
 
 
+@router.get("/alerts/inbox")
+def alert_inbox(conn: SessionDep, user: Reviewer, project: str) -> list[dict]:
+    """The open alerts routed to the signed-in user's role (prompt → field crew of the household,
+    internal alarm → supervisors, report → inspectors)."""
+    from supervision.alerts import inbox
+
+    get_project(conn, project)
+    return inbox(conn, project, user)
+
+
 @router.get("/alerts/stats")
 def alert_statistics(conn: SessionDep, user: Overseer, project: str) -> list[dict]:
     """Per rule: counts by state, confirmed, unfounded, hit rate, amounts recovered."""

@@ -100,3 +100,16 @@ def test_alert_loop_through_the_cli_and_hit_rate(conn, tmp_path):
     res = CliRunner().invoke(cli, ["alerts", "stats", "--project", "T-001"])
     line = next(x for x in res.output.splitlines() if x.startswith("AMOUNT_MISMATCH"))
     assert line.split("\t")[1:7] == ["2", "2", "1", "1", "50.0%", "800.00"]
+
+
+def test_inboxes_route_alerts_by_severity(conn, client, tmp_path):
+    _project_with_mismatches(conn, tmp_path)
+    conn.execute(text("UPDATE alert a SET severity = CASE a.subject_key WHEN 'C2' THEN 'prompt' ELSE 'report' END "
+                      "FROM project p WHERE p.id = a.project_id AND p.code = 'T-001' AND a.rule_code = 'AMOUNT_MISMATCH'"))
+    upsert_user(conn, username="S009", name="钱芳", role="field_crew", password=PASSWORD)
+    box = lambda who: {a["subject_key"] for a in client.get(  # noqa: E731
+        "/alerts/inbox", params={"project": "T-001"}, headers=token(client, who)).json()}
+    assert box("S001") == {"C2"}          # the prompt, on a household S001 is assigned to
+    assert box("S009") == set()           # assigned nothing
+    assert box("S003") == {"C4"}          # the inspector's queue: reports
+    assert box("S002") == {"C4"}          # supervisors: internal alarms and reports

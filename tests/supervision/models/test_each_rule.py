@@ -202,3 +202,11 @@ def test_rules_can_be_rethresholded_per_project(conn, tmp_path):
     result, _ = import_package(conn, write_package(tmp_path, tables=tables, project_toml=toml))
     counts = models.run_all(conn, result.project_code)
     assert counts["PHOTO_FAR_FROM_PARCEL"] == 1
+
+
+def test_clean_canonical_project_raises_no_alert(conn, tmp_path):
+    from supervision import models
+
+    result, _ = import_package(conn, write_package(tmp_path))
+    counts = models.run_all(conn, result.project_code)
+    assert len(counts) == 20 and sum(counts.values()) == 0, counts

@@ -131,9 +131,9 @@ def assert_canonical_content(conn, project_id: int) -> None:
     assert [tuple(r) for r in assign] == [(h, "入户调查登记", "S001") for h, _, _ in HOUSEHOLDS]
     photo = conn.execute(text("SELECT photo_id, stage, taken_at, lon, lat, ST_SRID(geom) AS srid, "
                               "ST_X(ST_Transform(geom, 4490)) AS x FROM field_photo WHERE project_id = :p"), p).one()
-    assert (photo.photo_id, photo.stage, photo.lon, photo.lat, photo.srid) == ("P1", "入户调查登记", 123.557, 41.721, 4550)
+    assert (photo.photo_id, photo.stage, photo.lon, photo.lat, photo.srid) == ("P1", "入户调查登记", 123.552789, 41.704966, 4550)
     assert photo.taken_at == dt.datetime(2025, 3, 20, 2, 15, tzinfo=dt.timezone.utc)
-    assert photo.x == pytest.approx(123.557, abs=1e-7)
+    assert photo.x == pytest.approx(123.552789, abs=1e-7)
 
 
 def _import(conn, path: Path, **kw):
