@@ -90,3 +90,38 @@ def inbox(conn: Connection, project_code: str, user) -> list[dict]:
         ORDER BY CASE a.severity WHEN 'report' THEN 0 WHEN 'internal' THEN 1 ELSE 2 END, a.rule_code, a.subject_key"""),
         {"c": project_code, "sev": severities, "crew": crew, "uid": user.id}).mappings().all()
     return [dict(r) for r in rows]
+
+
+def alerts_geojson(conn: Connection, project_id: int, user) -> dict:
+    """Firing or open alerts as WGS84 points (building, parcel or photo location; else the household's parcels),
+    for the map; a field crew member gets only the prompts of their assigned households."""
+    crew = user.role == "field_crew"
+    row = conn.execute(text("""
+        WITH a AS (
+            SELECT a.* FROM alert a
+            WHERE a.project_id = :p AND (a.firing OR a.state NOT IN ('new', 'closed'))
+              AND (:crew = false OR (a.severity = 'prompt' AND EXISTS (
+                  SELECT 1 FROM alert_household ah JOIN assignment s ON s.household_id = ah.household_id
+                  WHERE ah.alert_id = a.id AND s.user_id = :uid)))),
+        located AS (
+            SELECT a.id, COALESCE(
+                (SELECT ST_PointOnSurface(b.geom) FROM building b WHERE a.subject_type = 'building'
+                   AND b.project_id = a.project_id AND b.parcel_code || '/' || b.building_no = a.subject_key),
+                (SELECT ST_PointOnSurface(pa.geom) FROM parcel pa WHERE a.subject_type = 'parcel'
+                   AND pa.project_id = a.project_id AND pa.parcel_code = a.subject_key),
+                (SELECT f.geom FROM field_photo f WHERE a.subject_type = 'photo'
+                   AND f.project_id = a.project_id AND f.photo_id = a.subject_key),
+                (SELECT ST_PointOnSurface(ST_Union(pa.geom)) FROM alert_household ah
+                   JOIN household h ON h.id = ah.household_id
+                   JOIN parcel pa ON pa.project_id = h.project_id AND pa.household_no = h.household_no
+                                 AND pa.land_class = 'homestead'
+                   WHERE ah.alert_id = a.id)) AS geom
+            FROM a)
+        SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object(
+            'type', 'Feature', 'geometry', ST_AsGeoJSON(ST_Transform(l.geom, 4326), 7)::json,
+            'properties', json_build_object('id', a.id, 'rule_code', a.rule_code, 'severity', a.severity,
+                                            'subject_key', a.subject_key, 'message', a.message, 'state', a.state))
+            ORDER BY a.id), '[]'::json))
+        FROM a JOIN located l ON l.id = a.id WHERE l.geom IS NOT NULL"""),
+        {"p": project_id, "crew": crew, "uid": user.id}).scalar_one()
+    return row

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import folium
 
 from supervision.projects import PARCEL_STATUS_ZH
@@ -14,7 +16,8 @@ STATIC_PREFIX = "/static/leaflet"
 
 def _local_leaflet(m: folium.Map, static_prefix: str) -> None:
     """Serve Leaflet from this server (the map must work without internet access)."""
-    m.default_js = [("leaflet", f"{static_prefix}/leaflet.js")]
+    m.default_js = [("leaflet", f"{static_prefix}/leaflet.js"),
+                    ("jquery", f"{static_prefix.rsplit('/', 1)[0]}/jquery/jquery.min.js")]
     m.default_css = [("leaflet_css", f"{static_prefix}/leaflet.css")]
 
 
@@ -22,12 +25,19 @@ def _legend_html() -> str:
     items = "".join(
         f'<div><span style="display:inline-block;width:14px;height:14px;background:{STATUS_COLOURS[k]};'
         f'margin-right:6px;border:1px solid #333"></span>{v}</div>' for k, v in PARCEL_STATUS_ZH.items())
-    return ('<div id="legend" style="position:fixed;top:12px;right:12px;z-index:1000;background:white;'
+    marks = "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;border-radius:6px;background:{c};'
+        f'margin-right:6px"></span>{SEVERITY_ZH[k]}</div>' for k, c in SEVERITY_COLOURS.items())
+    return ('<div id="legend" style="position:fixed;bottom:30px;right:12px;z-index:1000;background:white;'
             'padding:8px 12px;border:1px solid #999;border-radius:4px;font:14px sans-serif">'
-            f'<b>宗地状态</b>{items}</div>')
+            f'<b>宗地状态</b>{items}<b>预警级别</b>{marks}</div>')
 
 
-def build_project_map(project: dict, parcels: dict, scope: dict | None, *,
+SEVERITY_COLOURS = {"report": "#c62828", "internal": "#ef6c00", "prompt": "#1565c0"}
+SEVERITY_ZH = {"report": "报送纪委监委", "internal": "内部报警", "prompt": "提示"}
+
+
+def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: dict | None = None, *,
                       static_prefix: str = STATIC_PREFIX) -> str:
     """The HTML page of one project's map: scope outline and parcels coloured by status, Chinese labels."""
     features = parcels.get("features", [])
@@ -58,6 +68,19 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, *,
                                                   "status_zh"],
                                           aliases=["宗地代码", "地类", "户号", "面积(㎡)", "状态"]),
         ).add_to(m)
+    if alerts and alerts.get("features"):
+        layer = folium.FeatureGroup(name=f"预警（{len(alerts['features'])}）")
+        for f in alerts["features"]:
+            p = f["properties"]
+            lon, lat = f["geometry"]["coordinates"]
+            colour = SEVERITY_COLOURS.get(p["severity"], "#555")
+            popup = (f"<b>{html.escape(p['rule_code'])}</b>（{SEVERITY_ZH.get(p['severity'], p['severity'])}）<br>"
+                     f"{html.escape(p['message'])}<br>状态：{html.escape(p['state'])} · 预警编号 {p['id']}")
+            folium.CircleMarker([lat, lon], radius=7, color="#fff", weight=2, fill=True, fill_color=colour,
+                                fill_opacity=0.95, tooltip=p["rule_code"],
+                                popup=folium.Popup(popup, max_width=360)).add_to(layer)
+        layer.add_to(m)
+        folium.LayerControl(collapsed=False).add_to(m)
     bounds = _bounds(scope, features)
     if bounds:
         m.fit_bounds(bounds)

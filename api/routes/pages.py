@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.deps import SessionDep, SettingsDep
 from api.security import COOKIE_NAME, create_token, read_token
 from supervision import audit, projects
+from supervision.alerts import alerts_geojson
 from supervision.accounts import ROLE_NAMES_ZH, User, authenticate, get_user
 from web_map.project_map import build_project_map
 
@@ -73,6 +74,12 @@ def logout() -> RedirectResponse:
     return response
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """No icon (avoids a 404 on every page)."""
+    return Response(status_code=204)
+
+
 @router.get("/")
 def root() -> RedirectResponse:
     """The map is the home page."""
@@ -103,6 +110,7 @@ def project_map(code: str, request: Request, conn: SessionDep, settings: Setting
     if user is None:
         return _to_login(request)
     project = projects.get_project(conn, code)
+    alerts = alerts_geojson(conn, project["id"], user) if user.role != "gis_officer" else None
     page = build_project_map(project, projects.parcels_geojson(conn, project["id"], user),
-                             projects.scope_geojson(conn, project["id"]))
+                             projects.scope_geojson(conn, project["id"]), alerts)
     return HTMLResponse(page)

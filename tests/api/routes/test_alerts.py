@@ -113,3 +113,12 @@ def test_inboxes_route_alerts_by_severity(conn, client, tmp_path):
     assert box("S009") == set()           # assigned nothing
     assert box("S003") == {"C4"}          # the inspector's queue: reports
     assert box("S002") == {"C4"}          # supervisors: internal alarms and reports
+
+
+def test_map_shows_the_alerts_with_their_message(conn, client, tmp_path):
+    _project_with_mismatches(conn, tmp_path)
+    res = client.post("/login", data={"username": "S003", "password": PASSWORD, "next": "/map/T-001"})
+    assert res.status_code == 200
+    assert "AMOUNT_MISMATCH" in res.text and "相差 -800.00 元" in res.text
+    assert res.text.count("L.circleMarker(") == 2
+    assert "/static/jquery/jquery.min.js" in res.text and "code.jquery.com" not in res.text
