@@ -59,3 +59,13 @@ def require_roles(*roles: str) -> Callable[[User], User]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this / 无此权限")
         return user
     return check
+
+
+def get_project_or_404(code: str, conn: SessionDep, user: CurrentUser) -> dict:
+    """The project named in the path (404 when unknown); requires a signed-in user."""
+    from supervision.projects import get_project
+
+    return get_project(conn, code)
+
+
+ProjectDep = Annotated[dict, Depends(get_project_or_404)]

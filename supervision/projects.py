@@ -13,15 +13,16 @@ from supervision.errors import ProjectNotFoundError
 PARCEL_STATUS_ZH = {"paid": "已补偿", "claimed": "已登记未补偿", "unclaimed": "未登记"}
 
 
-def list_projects(conn: Connection) -> list[dict]:
-    """Every project with its main figures."""
+def list_projects(conn: Connection, code: str | None = None) -> list[dict]:
+    """Every project (or the one with ``code``) with its main figures."""
     rows = conn.execute(text("""
         SELECT p.code, p.name, p.county_code, p.srid, p.pre_announcement_date, p.announcement_date,
                (SELECT count(*) FROM household h WHERE h.project_id = p.id) AS households,
                (SELECT count(*) FROM parcel pa WHERE pa.project_id = p.id) AS parcels,
                (SELECT count(*) FROM building b WHERE b.project_id = p.id) AS buildings,
                (SELECT count(*) FROM alert a WHERE a.project_id = p.id AND a.firing) AS open_alerts
-        FROM project p ORDER BY p.code""")).mappings().all()
+        FROM project p WHERE (CAST(:code AS text) IS NULL OR p.code = :code) ORDER BY p.code"""),
+        {"code": code}).mappings().all()
     return [dict(r) for r in rows]
 
 
@@ -32,7 +33,6 @@ def get_project(conn: Connection, code: str) -> dict:
     if row is None:
         raise ProjectNotFoundError(f"no project with code {code!r}")
     return dict(row)
-
 
 
 def parcels_geojson(conn: Connection, project_id: int, user: User) -> dict:

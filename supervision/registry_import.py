@@ -19,7 +19,7 @@ from supervision.errors import Issue, PackageError
 from supervision.package import reader
 from supervision.package.load import copy_frame
 from supervision.package.spec import FILES
-from supervision.package.validate import _Checker
+from supervision.package.validate import PackageChecker
 
 SPEC = FILES["registry"]
 WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
@@ -100,7 +100,7 @@ def import_registry(conn: Connection, path: Path, *, project_id: int | None = No
     only when the whole file is clean are the rows inserted into ``registry_person``.
     """
     path = Path(path)
-    checker = _Checker(path.parent, repair=False, max_distance_m=0)
+    checker = PackageChecker(path.parent, repair=False, max_distance_m=0)
     issues: list[Issue] = []
     ids: list[np.ndarray] = []
     rows_seen = 0

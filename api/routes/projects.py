@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, ProjectDep, SessionDep
 from supervision import projects
 
 router = APIRouter(prefix="/projects", tags=["projects"])
@@ -35,14 +35,12 @@ def list_projects(conn: SessionDep, user: CurrentUser) -> list[dict]:
 
 
 @router.get("/{code}", response_model=ProjectPublic)
-def get_project(code: str, conn: SessionDep, user: CurrentUser) -> dict:
+def get_project(project: ProjectDep, conn: SessionDep) -> dict:
     """One project (404 if unknown)."""
-    projects.get_project(conn, code)
-    return next(p for p in projects.list_projects(conn) if p["code"] == code)
+    return projects.list_projects(conn, project["code"])[0]
 
 
 @router.get("/{code}/parcels")
-def project_parcels(code: str, conn: SessionDep, user: CurrentUser) -> dict:
+def project_parcels(project: ProjectDep, conn: SessionDep, user: CurrentUser) -> dict:
     """The project's parcels as WGS84 GeoJSON with their status (a field crew sees only assigned households)."""
-    project = projects.get_project(conn, code)
     return projects.parcels_geojson(conn, project["id"], user)

@@ -102,7 +102,7 @@ def clean_numbers(values: pd.Series) -> pd.Series:
     return values.str.normalize("NFKC").str.strip().str.replace(",", "", regex=False)
 
 
-class _Checker:
+class PackageChecker:
     """Collects issues while parsing one package."""
 
     def __init__(self, root: Path, *, repair: bool, max_distance_m: float):
@@ -440,7 +440,7 @@ class _Checker:
 def validate_package(root: Path, *, repair: bool = False,
                      max_distance_m: float = DEFAULT_MAX_DISTANCE_FROM_SCOPE_M) -> ValidatedPackage:
     """Read and check every file of the package in ``root``; raise PackageError listing every problem."""
-    chk = _Checker(Path(root), repair=repair, max_distance_m=max_distance_m)
+    chk = PackageChecker(Path(root), repair=repair, max_distance_m=max_distance_m)
     project = chk.project()
     raws = {base: chk.read(spec) for base, spec in FILES.items()}
     tables: dict[str, pd.DataFrame] = {}
