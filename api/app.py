@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 import expro
 from api import errors
 from api.deps import CurrentUser
-from api.routes import alerts, auth, health, pages, projects
+from api.routes import alerts, auth, health, imagery, pages, projects
 
 WEB_STATIC = Path(__file__).resolve().parent.parent / "web_map" / "static"
 
@@ -31,5 +31,6 @@ def create_app() -> FastAPI:
     app.include_router(projects.router)
     app.include_router(alerts.router)
     app.include_router(pages.router)
+    app.include_router(imagery.router)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app

@@ -7,6 +7,8 @@ import logging
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
+from imagery.errors import (CogWriteError, FileTooLargeError, ImageryError, NotIngestedError,
+                            OrthophotoNotFoundError, TileOutsideBoundsError, UnknownProjectError)
 from supervision.accounts import AccountError
 from supervision.alert_loop import AlertLoopError, AlertNotFoundError, AlertPermissionError
 from supervision.errors import PackageError, ProjectNotFoundError, SupervisionError
@@ -22,6 +24,13 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (AlertLoopError, status.HTTP_409_CONFLICT),
     (AccountError, status.HTTP_400_BAD_REQUEST),
     (SupervisionError, status.HTTP_400_BAD_REQUEST),
+    (FileTooLargeError, 413),
+    (OrthophotoNotFoundError, status.HTTP_404_NOT_FOUND),
+    (UnknownProjectError, status.HTTP_404_NOT_FOUND),
+    (TileOutsideBoundsError, status.HTTP_404_NOT_FOUND),
+    (NotIngestedError, status.HTTP_409_CONFLICT),
+    (CogWriteError, status.HTTP_500_INTERNAL_SERVER_ERROR),
+    (ImageryError, 422),  # a user's file that is not a usable orthophoto
 ]
 
 

@@ -39,8 +39,16 @@ class UnsupportedDtypeError(ImageryError, ValueError):
     """The pixel type is not uint8 or uint16."""
 
 
+class DuplicateOrthophotoError(ImageryError, ValueError):
+    """The same file is already catalogued in the project as the other flight."""
+
+
 class FileTooLargeError(ImageryError, ValueError):
     """An upload is larger than the configured limit."""
+
+
+class UnknownProjectError(ImageryError, LookupError):
+    """No project with this id."""
 
 
 class OrthophotoNotFoundError(ImageryError, LookupError):
@@ -53,6 +61,10 @@ class NotIngestedError(ImageryError, RuntimeError):
 
 class TileOutsideBoundsError(ImageryError, LookupError):
     """The requested web-map tile does not touch the orthophoto."""
+
+
+class CogWriteError(ImageryError, RuntimeError):
+    """A written file did not pass Cloud Optimized GeoTIFF validation (a server-side fault)."""
 
 
 class ChangeInputError(ImageryError, ValueError):

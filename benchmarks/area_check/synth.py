@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from bench_cleanup import delete_projects
 from supervision.package.load import multipolygon_ewkb
 
 SRID = 4550
@@ -97,7 +98,7 @@ def build(conn: Connection, code: str, n_buildings: int, seed: int = 42) -> Synt
     """Write a project of ``n_buildings`` buildings under ``code`` (replacing one of that code); commit is the caller's."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    conn.execute(text("DELETE FROM project WHERE code = :c"), {"c": code})
+    delete_projects(conn, code)
 
     # parcels: 1 or 2 buildings each, exactly n_buildings in total
     per = rng.choice([1, 2], size=n_buildings)

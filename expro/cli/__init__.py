@@ -8,6 +8,7 @@ from expro.cli import check as check_cmd
 from expro.cli import db as db_cmd
 from expro.cli import demo as demo_cmd
 from expro.cli import imports as import_cmd
+from expro.cli import ortho as ortho_cmd
 from expro.cli import registry as registry_cmd
 from expro.cli import serve as serve_cmd
 from expro.cli import users as user_cmd
@@ -28,6 +29,7 @@ cli.add_command(check_cmd.check)
 cli.add_command(check_cmd.alerts)
 cli.add_command(check_cmd.rules)
 cli.add_command(registry_cmd.registry)
+cli.add_command(ortho_cmd.ortho)
 
 
 def main() -> None:

@@ -1,0 +1,96 @@
+"""Child process: the area part of `expro check` (four models) on one project; prints one JSON line.
+
+Usage: python benchmarks/area_check/expro_side.py PROJECT_CODE [--proposed] [--trace]
+
+``--proposed`` applies ``proposed.py`` in this process only: the scratch schema ``bench_scratch``
+(``sql/variants.sql``, created by run.py) first on the search path, so that the unchanged product code
+calls the rewrites of ``expro_building_area_metrics`` and ``expro_parcel_inside_scope`` created there
+under the same names; JIT off for the session; the linear "no longer firing" update in record_hits.
+``--trace`` adds every SQL statement slower than 50 ms with its duration to the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE))
+
+from sqlalchemy import event, text  # noqa: E402
+
+from expro import db  # noqa: E402
+from memwatch import BackendMemory  # noqa: E402
+from supervision import area_metrics  # noqa: E402
+from supervision.models import area_inflated, not_at_baseline, not_demolished, outside_scope  # noqa: E402
+from supervision.projects import get_project  # noqa: E402
+
+MODELS = (area_inflated, not_at_baseline, not_demolished, outside_scope)
+
+
+def main() -> None:
+    """Time the four area models in one transaction, committed."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("code")
+    parser.add_argument("--proposed", action="store_true")
+    parser.add_argument("--trace", action="store_true")
+    args = parser.parse_args()
+    engine = db.get_engine()
+    trace: list[tuple[float, str]] = []
+    if args.trace:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+            conn.info["t0"] = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _end(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+            dt = time.perf_counter() - conn.info.pop("t0")
+            if dt > 0.05:
+                trace.append((round(dt, 3), " ".join(statement.split())[:160]))
+    with engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        if args.proposed:
+            import proposed
+
+            proposed.activate(conn, MODELS)
+        conn.commit()
+        code = args.code
+        watch = BackendMemory(pid)
+        watch.start()
+        steps: dict[str, float] = {}
+        hits: dict[str, int] = {}
+        t0 = time.perf_counter()
+        with conn.begin():
+            project = get_project(conn, code)
+            t = time.perf_counter()
+            area_metrics.ensure(conn, project)   # what the first area model does; timed on its own
+            steps["area_metrics"] = time.perf_counter() - t
+            for module in MODELS:
+                t = time.perf_counter()
+                hits[module.MODEL.code] = module.MODEL.run(conn, project)
+                steps[module.MODEL.code] = time.perf_counter() - t
+            area_metrics.drop(conn)
+        seconds = time.perf_counter() - t0
+        mem = watch.stop()
+    out = {"seconds": seconds, "steps": steps, "hits": hits, "peak_rss_mb": peak_rss_mb(), **mem}
+    if args.trace:
+        out["trace"] = trace
+    print(json.dumps(out, ensure_ascii=False))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+if __name__ == "__main__":
+    main()

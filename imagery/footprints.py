@@ -1,0 +1,142 @@
+"""Measured building footprints from an orthophoto (and optionally a surface model), tile by tile."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+from pyproj import CRS
+from rasterio.features import rasterize
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+from sqlalchemy import Connection, text
+
+from gis_core.errors import GeographicCRSError
+from imagery.catalogue import get_orthophoto
+from imagery.readers import Grid, GridReader
+from imagery.segment import SegmentParams, clean_mask, height_building_mask, polygons, rgb_building_mask
+
+TILE_PX = 2048
+
+
+@dataclass(frozen=True)
+class ExtractedFootprint:
+    """One measured outline in the grid's CRS."""
+
+    geometry: shapely.Polygon
+    rectangularity: float
+    height_m: float | None
+
+
+def native_grid(path: str | Path) -> Grid:
+    """The pixel grid of a north-up raster."""
+    with rasterio.open(path) as src:
+        return Grid(src.crs, src.transform, src.width, src.height)
+
+
+def orthophoto_grid(ortho: dict) -> Grid:
+    """The grid footprints of a catalogued orthophoto are measured on: the COG's own grid when it is in the
+    project CRS, otherwise the project CRS at the orthophoto's resolution over its footprint."""
+    native = native_grid(ortho["cog_path"])
+    project_crs = rasterio.crs.CRS.from_epsg(ortho["srid"])
+    if native.crs == project_crs and native.transform.b == 0 and native.transform.d == 0:
+        return native
+    return Grid.from_bounds(ortho["footprint"].bounds, ortho["resolution_m"], project_crs)
+
+
+def _require_metric(grid: Grid) -> None:
+    crs = CRS.from_user_input(grid.crs.to_wkt())
+    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+    if not crs.is_projected or unit not in ("metre", "meter"):
+        raise GeographicCRSError(f"footprints are measured in a projected CRS in metres, not {crs.to_string()}")
+
+
+def extract_footprints(*, rgb_path: str | Path | None = None, height_path: str | Path | None = None,
+                       grid: Grid | None = None, params: SegmentParams = SegmentParams(),
+                       tile_px: int = TILE_PX) -> list[ExtractedFootprint]:
+    """Building outlines from an RGB orthophoto and/or a surface model (DSM or height above ground).
+
+    Both rasters are read onto ``grid`` (by default the native grid of the first one given) in tiles
+    with an overlap wide enough for the background estimate and the largest building; an outline
+    belongs to the tile whose core holds its centroid. With RGB only, roofs are regions distinct from
+    the local ground colour; with a surface model, they are planar regions above the ground, and RGB
+    (when given) removes vegetation.
+    """
+    if rgb_path is None and height_path is None:
+        raise ValueError("give an orthophoto, a surface model, or both")
+    grid = grid or native_grid(rgb_path or height_path)
+    _require_metric(grid)
+    res = grid.resolution_m
+    reach_m = max(params.background_window_m / 2, math.sqrt(params.max_area_m2) * 1.2,
+                  params.ground_window_m / 2 if height_path else 0.0)
+    overlap = math.ceil(reach_m / res)
+    found: list[ExtractedFootprint] = []
+    with contextlib.ExitStack() as stack:
+        rgb_reader = stack.enter_context(GridReader(rgb_path, grid)) if rgb_path else None
+        height_reader = stack.enter_context(GridReader(height_path, grid)) if height_path else None
+        for read_win, core in grid.tiles(tile_px, overlap):
+            found.extend(_tile(grid, read_win, core, rgb_reader, height_reader, params))
+    return found
+
+
+def _tile(grid: Grid, read_win: Window, core: Window, rgb_reader: GridReader | None,
+          height_reader: GridReader | None, params: SegmentParams) -> list[ExtractedFootprint]:
+    res = grid.resolution_m
+    vegetation, above, valid = None, None, None
+    if rgb_reader is not None:
+        valid = rgb_reader.valid(read_win)
+        if not valid.any():
+            return []
+        mask, vegetation = rgb_building_mask(rgb_reader.read(read_win), valid, res, params)
+    if height_reader is not None:
+        heights = height_reader.read_float(read_win)
+        if not np.isfinite(heights).any():
+            return []
+        mask, above = height_building_mask(heights, res, vegetation, params)
+        if valid is not None:
+            mask &= valid
+    mask = clean_mask(mask, res, params)
+    tr = window_transform(read_win, grid.transform)
+    cx0, cy1 = grid.transform @ (core.col_off, core.row_off)
+    cx1, cy0 = grid.transform @ (core.col_off + core.width, core.row_off + core.height)
+    out = []
+    for poly, rectangularity in polygons(mask, tr, res, params):
+        c = poly.centroid
+        if not (cx0 <= c.x < cx1 and cy0 < c.y <= cy1):
+            continue
+        height_m = None
+        if above is not None:
+            inside = rasterize([poly], out_shape=above.shape, transform=tr) > 0
+            if inside.any():
+                height_m = round(float(np.nanmedian(above[inside])), 2)
+        out.append(ExtractedFootprint(poly, rectangularity, height_m))
+    return out
+
+
+def store_footprints(conn: Connection, ortho: dict, footprints: list[ExtractedFootprint]) -> int:
+    """Replace the imagery footprints of ``ortho`` with ``footprints`` (project CRS); returns the count."""
+    conn.execute(text("DELETE FROM footprint WHERE orthophoto_id = :o AND source = 'imagery'"), {"o": ortho["id"]})
+    rows = [{"p": ortho["project_id"], "phase": ortho["phase"], "fid": f"IMG{ortho['id']}-{i:05d}",
+             "h": f.height_m, "o": ortho["id"], "px": ortho["resolution_m"],
+             "g": shapely.to_wkb(f.geometry), "srid": ortho["srid"]} for i, f in enumerate(footprints, 1)]
+    if rows:
+        conn.execute(text("""
+            INSERT INTO footprint (project_id, phase, source, footprint_id, height_m, orthophoto_id, pixel_size_m,
+                                   geom)
+            VALUES (:p, :phase, 'imagery', :fid, :h, :o, :px, ST_Multi(ST_SetSRID(ST_GeomFromWKB(:g), :srid)))"""),
+            rows)
+    return len(rows)
+
+
+def measure_orthophoto(conn: Connection, ortho_id: int, *, dsm_path: str | Path | None = None,
+                       params: SegmentParams = SegmentParams()) -> int:
+    """Extract the footprints of an ingested orthophoto (with a surface model if given) and store them."""
+    ortho = get_orthophoto(conn, ortho_id, ingested=True)
+    grid = orthophoto_grid(ortho)
+    found = extract_footprints(rgb_path=ortho["cog_path"], height_path=dsm_path, grid=grid, params=params)
+    return store_footprints(conn, ortho, found)
