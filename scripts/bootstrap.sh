@@ -35,4 +35,23 @@ if [ "$want" != "$have" ]; then
     echo "$want" > .venv/.expro-installed
 fi
 
+# System packages the suite and the reports use: Chromium (the web map is tested in a real headless
+# browser), a CJK font (Chinese text in the map, the PDFs, the plots and the Kivy screens), poppler
+# (pdftoppm, to look at the PDFs). Installed with apt-get when missing and allowed.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing ${missing[*]} with apt-get ..." >&2
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
+            apt-get update >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
+        fi
+    else
+        echo "missing system packages: ${missing[*]} (install them with: sudo apt-get install ${missing[*]})" >&2
+    fi
+fi
+
 .venv/bin/expro db up >&2

@@ -6,6 +6,7 @@ import html
 
 import folium
 
+from supervision.alert_loop import STATE_ZH
 from supervision.projects import PARCEL_STATUS_ZH
 
 STATUS_COLOURS = {"paid": "#2e7d32", "claimed": "#f9a825", "unclaimed": "#9e9e9e"}
@@ -75,7 +76,8 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
             lon, lat = f["geometry"]["coordinates"]
             colour = SEVERITY_COLOURS.get(p["severity"], "#555")
             popup = (f"<b>{html.escape(p['rule_code'])}</b>（{SEVERITY_ZH.get(p['severity'], p['severity'])}）<br>"
-                     f"{html.escape(p['message'])}<br>状态：{html.escape(p['state'])} · 预警编号 {p['id']}")
+                     f"{html.escape(p['message'])}<br>状态：{html.escape(STATE_ZH.get(p['state'], p['state']))}"
+                     f" · 预警编号 {p['id']}")
             folium.CircleMarker([lat, lon], radius=7, color="#fff", weight=2, fill=True, fill_color=colour,
                                 fill_opacity=0.95, tooltip=p["rule_code"],
                                 popup=folium.Popup(popup, max_width=360)).add_to(layer)

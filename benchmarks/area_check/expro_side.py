@@ -1,11 +1,8 @@
 """Child process: the area part of `expro check` (four models) on one project; prints one JSON line.
 
-Usage: python benchmarks/area_check/expro_side.py PROJECT_CODE [--proposed] [--trace]
+Usage: python benchmarks/area_check/expro_side.py PROJECT_CODE [--trace]
 
-``--proposed`` applies ``proposed.py`` in this process only: the scratch schema ``bench_scratch``
-(``sql/variants.sql``, created by run.py) first on the search path, so that the unchanged product code
-calls the rewrites of ``expro_building_area_metrics`` and ``expro_parcel_inside_scope`` created there
-under the same names; JIT off for the session; the linear "no longer firing" update in record_hits.
+The session is set up as ``supervision.models.run_all`` sets it up (JIT off for the check).
 ``--trace`` adds every SQL statement slower than 50 ms with its duration to the output.
 """
 
@@ -37,7 +34,6 @@ def main() -> None:
     """Time the four area models in one transaction, committed."""
     parser = argparse.ArgumentParser()
     parser.add_argument("code")
-    parser.add_argument("--proposed", action="store_true")
     parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
     engine = db.get_engine()
@@ -54,10 +50,6 @@ def main() -> None:
                 trace.append((round(dt, 3), " ".join(statement.split())[:160]))
     with engine.connect() as conn:
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        if args.proposed:
-            import proposed
-
-            proposed.activate(conn, MODELS)
         conn.commit()
         code = args.code
         watch = BackendMemory(pid)
@@ -66,6 +58,7 @@ def main() -> None:
         hits: dict[str, int] = {}
         t0 = time.perf_counter()
         with conn.begin():
+            conn.execute(text("SET LOCAL jit = off"))   # as run_all does
             project = get_project(conn, code)
             t = time.perf_counter()
             area_metrics.ensure(conn, project)   # what the first area model does; timed on its own

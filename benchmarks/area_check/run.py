@@ -13,10 +13,6 @@ For each size N a synthetic project ``BENCH-AREA-N`` of N buildings is written s
   committed; the project's alerts are deleted first so every run inserts them afresh. Wall time, time
   per step, client peak RSS, and the PostgreSQL backend's peak private memory (RssAnon sampled from
   /proc every 0.2 s, parallel workers included);
-* ``expro, proposed`` (``expro_side.py --proposed``, unless ``--no-proposed``): the same run with the
-  changes of ``proposed.py`` applied in that process only (rewritten SQL functions created in the scratch
-  schema ``bench_scratch`` from ``sql/variants.sql``, JIT off, linear "no longer firing" update); the
-  project's alerts are deleted again first, and its alert sets must equal the product's;
 * ``peer`` (``peer_side.py``): the same tables read with ``geopandas.read_postgis`` (load time), the
   same four rules in geopandas (compute time); stopped after ``--peer-timeout`` seconds.
 
@@ -146,7 +142,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--reuse", action="store_true", help="reuse a BENCH-AREA-N project of the right size")
     parser.add_argument("--keep", action="store_true", help="keep the projects")
-    parser.add_argument("--no-proposed", action="store_true", help="do not measure the proposed SQL")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     peer_sizes = args.sizes if args.peer_sizes is None else args.peer_sizes
@@ -154,11 +149,6 @@ def main() -> None:
     print(json.dumps(env), file=sys.stderr)
     results = []
     codes = []
-    if not args.no_proposed:
-        import proposed
-
-        with db.get_engine().begin() as conn:
-            proposed.create_variants(conn)
     try:
         for n in args.sizes:
             code = f"BENCH-AREA-{n}"
@@ -173,13 +163,6 @@ def main() -> None:
                    "expro_alerts": {r: len(v) for r, v in sql.items()}}
             if info.get("planted") is not None:
                 row["sql_vs_planted"] = diff(sql, {r: set(v) for r, v in info["planted"].items()})
-            if not args.no_proposed:
-                clear_alerts(code)
-                prop = run_child("expro_side.py", [code, "--proposed"])
-                print(f"{code}: expro proposed {json.dumps(prop)}", file=sys.stderr)
-                row["expro_proposed"] = prop
-                if "error" not in prop:
-                    row["proposed_vs_sql"] = diff(sql_alerts(code), sql)
             if n in peer_sizes:
                 alerts_file = OUT / f"area_peer_alerts_{n}.json"
                 alerts_file.unlink(missing_ok=True)
@@ -198,8 +181,6 @@ def main() -> None:
             if not args.keep:
                 for code in codes:
                     delete_projects(conn, code)
-            if not args.no_proposed:
-                proposed.drop_variants(conn)
     print_table(results)
 
 
@@ -231,18 +212,6 @@ def print_table(results: list[dict]) -> None:
         print(f"| {r['buildings']:,} | {_f(e['seconds'])} | {_f(e['steps']['area_metrics'])} | "
               f"{_f(e['peak_rss_mb'], '.0f')} | {_f(e['backend_workers_peak_anon_mb'], '.0f')} | "
               f"{peer_cells} {alerts} | {same} |")
-    if any("expro_proposed" in r for r in results):
-        print("\n| buildings | expro as is s | proposed s | proposed metrics s | proposed OUTSIDE_SCOPE s | "
-              "proposed backend peak MB | speed-up | same alerts |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---|")
-        for r in results:
-            e, q = r["expro"], r.get("expro_proposed")
-            if not q or "error" in q or "error" in e:
-                continue
-            same = "yes" if not r.get("proposed_vs_sql") else f"NO: {json.dumps(r['proposed_vs_sql'])}"
-            print(f"| {r['buildings']:,} | {_f(e['seconds'])} | {_f(q['seconds'])} | {_f(q['steps']['area_metrics'])} | "
-                  f"{_f(q['steps']['OUTSIDE_SCOPE'])} | {_f(q['backend_workers_peak_anon_mb'], '.0f')} | "
-                  f"{e['seconds'] / q['seconds']:.1f}× | {same} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,161 @@
+"""The inspectors' map in a real headless Chromium, served by a real uvicorn server on real PostGIS.
+
+The server runs in a thread of the test process on the test's rolled-back transaction (requests are
+serialised: they share that one connection). Chromium is Debian's (``scripts/bootstrap.sh`` installs it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from supervision import models
+from supervision.accounts import upsert_user
+from supervision.package.service import import_package
+from tests.common import package_tables, write_package
+
+PASSWORD = "correct-horse-42"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+class _Serialised:
+    """ASGI wrapper: one request at a time (they share the test's single database connection)."""
+
+    def __init__(self, app) -> None:
+        self.app, self.lock = app, None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.lock is None:
+            self.lock = asyncio.Lock()
+        async with self.lock:
+            await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def live_server(conn):
+    """Base URL of the API served by uvicorn on a free local port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(_Serialised(create_app()), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/bootstrap.sh (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def project_with_alerts(conn, tmp_path):
+    """The canonical project with two amount mismatches planted and the models run."""
+    tables = package_tables()
+    tables["claims"].loc[1, "amount_yuan"] = "10000.00"      # 6 mu x 1800 = 10800: off by 800
+    tables["claims"].loc[3, "amount_yuan"] = "127000.00"     # 80 x 1600 = 128000: off by 1000
+    tables["payments"].loc[0, "amount_yuan"] = "306000.00"
+    import_package(conn, write_package(tmp_path / "pkg", tables=tables))
+    upsert_user(conn, username="S003", name="吴刚", role="inspector", password=PASSWORD)
+    counts = models.run_all(conn, "T-001")
+    return counts
+
+
+MAP_STATE_JS = """() => {
+    const key = Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map);
+    const map = window[key];
+    const out = {polygons: 0, markers: [], fills: []};
+    map.eachLayer(l => {
+        if (l instanceof L.CircleMarker) {
+            const p = map.latLngToContainerPoint(l.getLatLng());
+            out.markers.push({x: p.x, y: p.y, colour: l.options.fillColor});
+        } else if (l instanceof L.Polygon && l.feature && l.feature.properties && l.feature.properties.parcel_code) {
+            out.polygons += 1;
+            out.fills.push(l.options.fillColor);
+        }
+    });
+    const size = map.getSize();
+    out.width = size.x; out.height = size.y;
+    return out;
+}"""
+
+
+def test_inspector_sees_parcels_and_alerts_in_chromium(live_server, browser, project_with_alerts, tmp_path):
+    assert project_with_alerts["AMOUNT_MISMATCH"] == 2
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    failed: list[str] = []
+    page.on("requestfailed", lambda req: failed.append(req.url))
+
+    # not signed in: the map sends the browser to the sign-in page
+    page.goto(f"{live_server}/map/T-001")
+    assert "/login" in page.url
+    page.fill("input[name=username]", "S003")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_url(f"{live_server}/map/T-001")
+    page.wait_for_function("() => typeof L !== 'undefined' && document.querySelector('.leaflet-container')")
+    page.wait_for_timeout(300)
+
+    state = page.evaluate(MAP_STATE_JS)
+    assert state["polygons"] == 4                       # every parcel of T-001
+    assert len(state["markers"]) == 2                   # the two AMOUNT_MISMATCH alerts
+    for m in state["markers"]:                          # drawn inside the visible map
+        assert 0 <= m["x"] <= state["width"] and 0 <= m["y"] <= state["height"]
+    assert "宗地 4 宗" in page.inner_text("#title")
+    legend = page.inner_text("#legend")
+    assert "宗地状态" in legend and "报送纪委监委" in legend
+    # every script and stylesheet is served locally (no internet in the field office)
+    assert failed == [] and errors == []
+
+    # clicking an alert opens its evidence, in Chinese
+    marker = state["markers"][0]
+    page.mouse.click(marker["x"], marker["y"])
+    page.wait_for_selector(".leaflet-popup-content", timeout=5000)
+    popup = page.inner_text(".leaflet-popup-content")
+    assert "AMOUNT_MISMATCH" in popup and "元" in popup and "预警编号" in popup and "状态：新预警" in popup
+    page.wait_for_timeout(400)                          # let the popup finish fading in
+
+    shot = tmp_path / "map.png"
+    page.screenshot(path=str(shot))
+    from PIL import Image
+
+    pixels = Image.open(shot).convert("RGB")
+    colours = pixels.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50     # a drawn map, not a blank page
+    # the parcels' status colour fills part of the canvas
+    fill = state["fills"][0].lstrip("#")
+    rgb = tuple(int(fill[i:i + 2], 16) for i in (0, 2, 4))
+    near = sum(n for n, c in colours if sum(abs(a - b) for a, b in zip(c, rgb)) < 120)
+    assert near > 500
