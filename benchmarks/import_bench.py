@@ -50,11 +50,29 @@ mode, pkg = sys.argv[1], Path(sys.argv[2])
 from expro import db
 from supervision.package.service import import_package
 import geopandas as gpd, pandas as pd, pyogrio
+import supervision.audit as audit_mod
+import supervision.package.service as service_mod
 engine = db.get_engine()
+phases = {{}}
+def timed(name, fn):
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - t
+    return wrapper
+# validation, load, and the wait for the audit chain's advisory lock (held by any other session's
+# open transaction that appended an audit event: on a shared database that wait is not the import's)
+service_mod.validate_package = timed("validate_seconds", service_mod.validate_package)
+service_mod.load_package = timed("load_seconds", service_mod.load_package)
+audit_mod.append = timed("audit_wait_seconds", audit_mod.append)
 t0 = time.perf_counter()
 if mode == "expro":
     with engine.begin() as conn:
         result, _ = import_package(conn, pkg, progress=False)
+        t_commit = time.perf_counter()
+    phases["commit_seconds"] = time.perf_counter() - t_commit
     rows = sum(result.row_counts.values())
 else:
     rows = 0
@@ -73,7 +91,7 @@ else:
         conn.exec_driver_sql("DROP SCHEMA bench_peer CASCADE")
 seconds = time.perf_counter() - t0
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print(json.dumps({{"mode": mode, "seconds": seconds, "rows": rows, "peak_rss_mb": hwm / 1024}}))
+print(json.dumps({{"mode": mode, "seconds": seconds, "rows": rows, "peak_rss_mb": hwm / 1024, **phases}}))
 """
 
 
@@ -89,9 +107,9 @@ def generate(n: int) -> tuple[Path, str]:
     return target, make_bench_safe(target, n)
 
 
-def make_bench_safe(pkg: Path, n: int) -> str:
-    """Rename the project to BENCH-IMPORT-<n> and the staff numbers to BENCH-IMP-…, in place; the code."""
-    code = f"BENCH-IMPORT-{n}"
+def make_bench_safe(pkg: Path, n: int, *, code: str | None = None, staff_prefix: str = STAFF_PREFIX) -> str:
+    """Rename the project to ``code`` (BENCH-IMPORT-<n>) and the staff numbers to ``staff_prefix``…, in place."""
+    code = code or f"BENCH-IMPORT-{n}"
     toml = pkg / "project.toml"
     lines = toml.read_text(encoding="utf-8").splitlines()
     lines = [f'code = "{code}"' if line.startswith("code") else line for line in lines]
@@ -105,8 +123,8 @@ def make_bench_safe(pkg: Path, n: int) -> str:
             fields = list(rows[0].keys()) if rows else []
         for row in rows:
             for col in cols:
-                if row.get(col) and not row[col].startswith(STAFF_PREFIX):
-                    row[col] = STAFF_PREFIX + row[col]
+                if row.get(col) and not row[col].startswith(staff_prefix):
+                    row[col] = staff_prefix + row[col]
         with open(path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields)
             writer.writeheader()
@@ -173,14 +191,15 @@ def main() -> None:
     finally:
         if not args.keep:
             cleanup(codes)
-    print("| households | rows | expro import s | expro peak RSS MB | peer s | peer peak RSS MB |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| households | rows | expro import s | validation s | load s | audit-lock wait s | expro peak RSS MB "
+          "| peer s | peer peak RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        peer = (r["peer_error"] + " |" if "peer_error" in r else
+        peer = (r["peer_error"] + " | |" if "peer_error" in r else
                 f"{r.get('peer_seconds', float('nan')):.1f} | {r.get('peer_peak_rss_mb', float('nan')):.0f} |")
-        print(f"| {r['households']:,} | {r['expro_rows']:,} | {r['expro_seconds']:.1f} | {r['expro_peak_rss_mb']:.0f} | "
-              f"{peer}")
-
+        print(f"| {r['households']:,} | {r['expro_rows']:,} | {r['expro_seconds']:.1f} | "
+              f"{r.get('expro_validate_seconds', float('nan')):.1f} | {r.get('expro_load_seconds', float('nan')):.1f} | "
+              f"{r.get('expro_audit_wait_seconds', float('nan')):.1f} | {r['expro_peak_rss_mb']:.0f} | {peer}")
 
 if __name__ == "__main__":
     main()

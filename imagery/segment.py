@@ -21,7 +21,7 @@ from scipy import ndimage as ndi
 class SegmentParams:
     """Thresholds of the segmentation (defaults tuned for 2-30 cm village orthophotos)."""
 
-    min_area_m2: float = 8.0
+    min_area_m2: float = 5.0  # sheds and outhouses of 5-8 m² are claimed too
     max_area_m2: float = 5000.0
     background_cell_m: float = 4.0  # the ground colour is estimated on a grid of this cell ...
     background_window_m: float = 60.0  # ... as the median over this window (larger than half any roof)
@@ -30,6 +30,10 @@ class SegmentParams:
     chroma_contrast: float = 0.08  # chromaticity distance from the ground that counts as distinct
     shadow_brightness: float = 0.7  # darker than this share of the ground, with the ground's chroma: shadow
     shadow_chroma: float = 0.12
+    texture_window_m: float = 0.45  # local brightness variation is measured over this window, ...
+    smooth_patch_m: float = 0.75  # ... the smoothest such window within this distance is kept, ...
+    max_texture: float = 0.018  # ... and a region whose median of it exceeds this is rubble, not a roof:
+    #   every roof plane (gable halves included) holds smooth windows, broken material holds none
     opening_m: float = 0.9  # structures narrower than this are removed (crop rows, lane markings)
     max_elongation: float = 6.0  # long side / short side of the rotated rectangle
     min_rectangularity: float = 0.6  # region area / rotated-rectangle area
@@ -84,8 +88,39 @@ def rgb_building_mask(rgb: np.ndarray, valid: np.ndarray, resolution_m: float,
     np.sqrt(chroma, out=chroma)
     shadow = (ratio < params.shadow_brightness) & (chroma < params.shadow_chroma)
     score = np.hypot((ratio - 1) / params.brightness_contrast, chroma / params.chroma_contrast)
-    distinct = (score > 1) & ~vegetation & ~shadow & valid
-    return majority(distinct), vegetation
+    distinct = majority((score > 1) & ~vegetation & ~shadow & valid)
+    return drop_textured(distinct, total / 3.0, resolution_m, params), vegetation
+
+
+def roughness(brightness: np.ndarray, resolution_m: float, params: SegmentParams = SegmentParams(),
+              ) -> np.ndarray:
+    """Per pixel, the smallest coefficient of variation of the brightness over a ``texture_window_m``
+    window among the windows within ``smooth_patch_m``: low on any roof plane (even a narrow gable half
+    next to a ridge or an edge), high only where the surface is rough everywhere (rubble)."""
+    k = max(3, round(params.texture_window_m / resolution_m) | 1)
+    mean = ndi.uniform_filter(brightness, k)
+    mean_sq = ndi.uniform_filter(brightness * brightness, k)
+    variation = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0)) / (mean + 1.0)
+    return ndi.grey_erosion(variation, size=max(3, round(params.smooth_patch_m / resolution_m) | 1))
+
+
+def drop_textured(mask: np.ndarray, brightness: np.ndarray, resolution_m: float,
+                  params: SegmentParams = SegmentParams()) -> np.ndarray:
+    """``mask`` without its connected regions whose median roughness says rubble, not roof.
+
+    Demolition leaves a patch of broken material that differs from the ground as much as a roof does,
+    but a roof is made of smooth planes and rubble is rough everywhere.
+    """
+    labels, n = ndi.label(mask)
+    if n == 0:
+        return mask
+    rough_px = (roughness(brightness, resolution_m, params) > params.max_texture).ravel()
+    # median above the threshold <=> more than half the region's pixels above it (bincounts, no sort)
+    rough = np.bincount(labels.ravel(), weights=rough_px, minlength=n + 1)
+    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    textured = 2 * rough > counts
+    textured[0] = False
+    return mask & ~textured[labels]
 
 
 def majority(mask: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ written when there is one; otherwise the rows go in with COPY inside the caller'
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from supervision.errors import Issue, PackageError
 from supervision.package import reader
-from supervision.package.load import copy_frame
+from supervision.package.load import copy_csv, csv_buffer
 from supervision.package.spec import FILES
 from supervision.package.validate import PackageChecker
 
@@ -92,12 +93,55 @@ def _duplicates(all_ids: np.ndarray) -> list[tuple[int, int, str]]:
     return [(int(order[i]), int(order[group_start[i]]), ordered[i].decode()) for i in np.flatnonzero(same)]
 
 
+class _Writer:
+    """COPY clean chunks into ``registry_person`` on a worker thread while the caller validates the next one.
+
+    The database parses, indexes and checks the rows of one chunk on its own core while this process
+    validates the next chunk on the other. The caller must not use the connection while a chunk is in
+    flight (``wait`` first). The first database error stops the writing; ``wait`` returns it.
+    """
+
+    def __init__(self, conn: Connection, extract_id: int):
+        self.conn = conn
+        self.extract_id = extract_id
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-copy")
+        self.pending: Future | None = None
+        self.error: BaseException | None = None
+
+    def wait(self) -> BaseException | None:
+        """Wait for the chunk in flight; the first database error, if any."""
+        if self.pending is not None:
+            try:
+                self.pending.result()
+            except Exception as exc:      # noqa: BLE001 - kept and re-raised by the caller after the rollback
+                self.error = self.error or exc
+            self.pending = None
+        return self.error
+
+    def write(self, typed: pd.DataFrame, ids: np.ndarray) -> None:
+        """Queue one validated chunk (sorted by ID, so that the ID indexes are filled in order)."""
+        frame = typed[DB_COLUMNS].iloc[np.argsort(ids, kind="stable")].copy()
+        frame["id_number"] = frame["id_number"].str.upper()
+        frame.insert(0, "extract_id", str(self.extract_id))
+        buf = csv_buffer(frame)                    # formatted while the previous chunk is still copying
+        if self.wait() is not None:
+            return
+        self.pending = self.pool.submit(copy_csv, self.conn, "registry_person", list(frame.columns), buf)
+
+    def close(self) -> None:
+        """Wait for the chunk in flight and stop the worker."""
+        self.wait()
+        self.pool.shutdown()
+
+
 def import_registry(conn: Connection, path: Path, *, project_id: int | None = None, chunk_rows: int = 500_000,
                     progress: bool | None = None, max_issues: int = 10_000) -> RegistryImportResult:
     """Validate and load a registry extract file; raise PackageError (nothing written) on any problem.
 
-    Chunks are validated and COPied into a temporary staging table as they stream (bounded memory);
-    only when the whole file is clean are the rows inserted into ``registry_person``.
+    Chunks are validated as they stream (bounded memory). While every row so far is clean, each chunk
+    is COPied into ``registry_person`` on a worker thread as the next one is validated, inside a
+    savepoint; the savepoint is rolled back (nothing written, even if the caller commits) when any
+    problem turns up, duplicates included, which are only known once the whole file is read.
     """
     path = Path(path)
     checker = PackageChecker(path.parent, repair=False, max_distance_m=0)
@@ -109,9 +153,12 @@ def import_registry(conn: Connection, path: Path, *, project_id: int | None = No
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(8 << 20), b""):
             digest.update(block)
-    conn.exec_driver_sql("DROP TABLE IF EXISTS stg_registry")
-    conn.exec_driver_sql("CREATE TEMP TABLE stg_registry (" + ", ".join(f"{c} text" for c in DB_COLUMNS) + ")")
     bar = tqdm(desc="registry", unit="row", disable=None if progress is None else not progress)
+    savepoint = conn.begin_nested()
+    extract_id = conn.execute(text(
+        "INSERT INTO registry_extract (project_id, source_name, sha256, row_count) VALUES (:p, :n, :s, 0) "
+        "RETURNING id"), {"p": project_id, "n": path.name, "s": digest.hexdigest()}).scalar_one()
+    writer = _Writer(conn, extract_id)
     try:
         for chunk in _chunks(path, chunk_rows):
             mapping, language = reader.map_headers(SPEC, [str(c) for c in chunk.columns])
@@ -130,11 +177,12 @@ def import_registry(conn: Connection, path: Path, *, project_id: int | None = No
             checker.issues = []
             ids.append(typed["id_number"].str.upper().to_numpy(dtype="S18"))
             if not issues:
-                copy_frame(conn, "stg_registry", typed[DB_COLUMNS])
+                writer.write(typed, ids[-1])
             rows_seen += len(chunk)
             bar.update(len(chunk))
             if len(issues) > max_issues:
                 break
+        error = writer.wait()
         if rows_seen and not issues:
             for pos, first, value in _duplicates(np.concatenate(ids)):
                 issues.append(Issue(path.name, pos + 2, "id_number" if language == "en" else "身份证号",
@@ -144,17 +192,15 @@ def import_registry(conn: Connection, path: Path, *, project_id: int | None = No
             issues.append(Issue(path.name, None, None, "the file has no rows", "文件没有数据行", language))
         if issues:
             raise PackageError(issues)
-        extract_id = conn.execute(text(
-            "INSERT INTO registry_extract (project_id, source_name, sha256, row_count) VALUES (:p, :n, :s, :c) "
-            "RETURNING id"), {"p": project_id, "n": path.name, "s": digest.hexdigest(), "c": rows_seen}).scalar_one()
-        conn.execute(text("""
-            INSERT INTO registry_person (extract_id, id_number, name, gender, birth_date, household_no,
-                relation_to_head, village_code, status, status_date, moved_in_on, split_from_household_no, split_on)
-            SELECT :e, upper(id_number), name, NULLIF(gender, ''), CAST(birth_date AS date), NULLIF(household_no, ''),
-                   NULLIF(relation_to_head, ''), NULLIF(village_code, ''), status, CAST(status_date AS date),
-                   CAST(moved_in_on AS date), NULLIF(split_from_household_no, ''), CAST(split_on AS date)
-            FROM stg_registry"""), {"e": extract_id})
+        if error is not None:
+            raise error
+        conn.execute(text("UPDATE registry_extract SET row_count = :c WHERE id = :e"), {"c": rows_seen, "e": extract_id})
+        savepoint.commit()
         return RegistryImportResult(extract_id, rows_seen, digest.hexdigest())
+    except BaseException:
+        writer.close()
+        savepoint.rollback()
+        raise
     finally:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS stg_registry")
+        writer.close()
         bar.close()

@@ -9,12 +9,17 @@ JSON line (wall time of the computation only, polygons already in memory; peak R
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+
+def vmhwm_mb() -> float:
+    """Peak resident set of this process (VmHWM; ru_maxrss would include the parent's peak)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
 
 
 def main() -> None:
@@ -48,7 +53,7 @@ def main() -> None:
 
     print(json.dumps({"buildings": len(features), "seconds": seconds, "buildings_per_s": len(features) / seconds,
                       "version": md.version(which),
-                      "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "vmhwm_mb": vmhwm_mb()}))
 
 
 if __name__ == "__main__":

@@ -513,7 +513,8 @@ def report(r: dict) -> str:
         f"{xx['agreement_with_expro']['median_abs_mean_diff']:.3g}). Expro's zonal loop gives the same per-building "
         f"counts as `imagery.change.compare` on a {z['expro']['check_against_compare']['grid_px'][0]} px sub-grid: "
         f"{z['expro']['check_against_compare']['identical_counts']}. Ingest: COG {ing['cog_bytes'] / 1e6:,.0f} MB "
-        f"(JPEG), ru_maxrss {ing['ru_maxrss_mb']:.0f} MB.",
+        f"(JPEG). Peak memory is VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's peak (Linux keeps "
+        f"it across fork and exec), so it reports run.py's own peak from rendering.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -541,7 +542,17 @@ def main() -> None:
     parser.add_argument("--zooms", type=int, default=3, help="the deepest zooms sampled")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads for tiles/s")
     parser.add_argument("--keep", action="store_true", help="keep the projects, user and COGs")
+    parser.add_argument("--report", action="store_true",
+                        help="only rewrite the tables from the last line of benchmarks/out/imagery_results.jsonl")
     args = parser.parse_args()
+    if args.report:
+        last = json.loads((OUT / "imagery_results.jsonl").read_text(encoding="utf-8").strip().splitlines()[-1])
+        section = report(last)
+        (OUT / "imagery_results.md").write_text(section, encoding="utf-8")
+        if not last["quick"]:
+            update_readme(section)
+        print(section)
+        return
     size_gib = args.size_gib or (48e6 / 2**30 if args.quick else 2.0)
     n_tiles = args.tiles or (60 if args.quick else 200)
     WORK.mkdir(parents=True, exist_ok=True)

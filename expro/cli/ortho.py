@@ -71,11 +71,15 @@ def list_cmd(project_code: str) -> None:
                    f"{r['source_path']}")
 
 
+from imagery.segment import SegmentParams  # noqa: E402  (light: numpy, scipy, shapely)
+
+
 @ortho.command("footprints")
 @click.argument("ortho_id", type=int)
 @click.option("--dsm", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A surface model (DSM or height above ground) over the same area.")
-@click.option("--min-area-m2", type=float, default=8.0, show_default=True, help="Smallest footprint kept.")
+@click.option("--min-area-m2", type=float, default=SegmentParams().min_area_m2, show_default=True,
+              help="Smallest footprint kept.")
 def footprints(ortho_id: int, dsm: Path | None, min_area_m2: float) -> None:
     """Measure building footprints on ORTHO_ID (replacing its previous imagery footprints)."""
     from imagery.errors import ImageryError

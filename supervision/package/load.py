@@ -56,20 +56,30 @@ def _as_text(series: pd.Series) -> pd.Series:
     return series.astype(object).where(series.astype(str) != "", None)
 
 
-def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
-    """COPY ``frame`` (columns named as in the table) into ``table``; returns rows copied."""
-    if frame.empty:
-        return 0
+def csv_buffer(frame: pd.DataFrame) -> io.StringIO:
+    """``frame`` as the CSV text ``copy_csv`` sends (no header, NULL as ``\\N``), rewound."""
     out = pd.DataFrame({c: _as_text(frame[c]) for c in frame.columns})
     buf = io.StringIO()
     out.to_csv(buf, index=False, header=False, na_rep="\\N")
     buf.seek(0)
-    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    return buf
+
+
+def copy_csv(conn: Connection, table: str, columns: list[str], buf: io.StringIO) -> None:
+    """COPY the CSV text of ``csv_buffer`` into ``columns`` of ``table``."""
+    cols = ", ".join(f'"{c}"' for c in columns)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         cursor.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
     finally:
         cursor.close()
+
+
+def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> int:
+    """COPY ``frame`` (columns named as in the table) into ``table``; returns rows copied."""
+    if frame.empty:
+        return 0
+    copy_csv(conn, table, list(frame.columns), csv_buffer(frame))
     return len(frame)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +79,25 @@ class ValidatedPackage:
 
 
 # ---------------------------------------------------------------------------------------------
+def per_distinct(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``fn(values)``, computed once per distinct value (date and code columns repeat a lot)."""
+    head = values.iloc[:1000]
+    if len(values) > 2 * len(head) and 2 * head.nunique(dropna=False) > len(head):
+        return fn(values)                  # mostly distinct (ID numbers, keys): not worth factorising
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    if 2 * len(uniques) > len(values):
+        return fn(values)
+    out = fn(pd.Series(uniques, dtype=values.dtype)).iloc[codes]
+    out.index = values.index
+    return out
+
+
 def parse_dates(values: pd.Series) -> pd.Series:
     """Parse ISO, ``2025/3/1`` and ``2025年3月1日`` dates (NaT where invalid or empty)."""
+    return per_distinct(values, _parse_dates)
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
     norm = (values.str.strip().str.replace("年", "-", regex=False).str.replace("月", "-", regex=False)
             .str.replace("日", "", regex=False).str.replace("/", "-", regex=False)
             .str.replace(".", "-", regex=False))
@@ -89,6 +107,10 @@ def parse_dates(values: pd.Series) -> pd.Series:
 
 def parse_datetimes(values: pd.Series) -> pd.Series:
     """Parse ISO date-times (also with ``/`` or Chinese date parts); naive times are Beijing time."""
+    return per_distinct(values, _parse_datetimes)
+
+
+def _parse_datetimes(values: pd.Series) -> pd.Series:
     norm = (values.str.strip().str.replace("年", "-", regex=False).str.replace("月", "-", regex=False)
             .str.replace("日", " ", regex=False).str.replace("/", "-", regex=False).str.strip())
     parsed = pd.to_datetime(norm, format="ISO8601", errors="coerce", utc=False)
@@ -249,14 +271,17 @@ class PackageChecker:
             self.issues.append(raw.issue(int(pos), col.name, en + shown, zh + shown))
 
     def _cell_column(self, raw: reader.RawFile, col: Column) -> pd.Series:
-        text = raw.frame[col.name].astype(str).str.strip()
-        text = text.where(~text.str.lower().isin(["nan", "none", "null"]) | (col.kind == "text"), "")
+        def stripped(values: pd.Series) -> pd.Series:
+            text = values.astype(str).str.strip()
+            return text.where(~text.str.lower().isin(["nan", "none", "null"]) | (col.kind == "text"), "")
+
+        text = per_distinct(raw.frame[col.name], stripped)
         empty = text == ""
         if col.nonempty:
             self._flag(raw, empty, col, "empty value", "值为空")
         present = ~empty
         if col.kind == "text":
-            return text.str.normalize("NFC")
+            return per_distinct(text, lambda values: values.str.normalize("NFC"))
         if col.kind == "enum":
             mapped = text.map(col.choices)
             bad = present & mapped.isna()
