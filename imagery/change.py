@@ -133,6 +133,7 @@ def compare(baseline_path: str | Path, after_path: str | Path, grid: Grid,
     gains, offsets = fit_normalisation(baseline_path, after_path, grid, params)
     subjects = subjects or {}
     counts = {t: (np.zeros(len(k) + 1, np.int64), np.zeros(len(k) + 1, np.int64)) for t, (k, _) in subjects.items()}
+    trees = {t: shapely.STRtree(g) for t, (_, g) in subjects.items()}
     observed = changed_total = 0
     overlap = params.smooth_px + params.min_blob_px
     out = None
@@ -157,11 +158,14 @@ def compare(baseline_path: str | Path, after_path: str | Path, grid: Grid,
                 observed += int(valid_core.sum())
                 changed_total += int(changed.sum())
                 tr = window_transform(core, grid.transform)
+                tile_box = shapely.box(*rasterio.windows.bounds(core, grid.transform))
                 for t, (keys, geoms) in subjects.items():
-                    labels = rasterize(zip(geoms, range(1, len(keys) + 1)), out_shape=valid_core.shape,
-                                       transform=tr, fill=0, dtype="int32") if len(keys) else None
-                    if labels is None:
+                    # only the subjects that touch this tile are burnt (an index, not every polygon per tile)
+                    near = trees[t].query(tile_box, predicate="intersects") if len(keys) else ()
+                    if len(near) == 0:
                         continue
+                    labels = rasterize(zip(geoms[near], (near + 1).tolist()), out_shape=valid_core.shape,
+                                       transform=tr, fill=0, dtype="int32")
                     counts[t][0][:] += np.bincount(labels[valid_core], minlength=len(keys) + 1)
                     counts[t][1][:] += np.bincount(labels[changed], minlength=len(keys) + 1)
                 if out is not None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 
@@ -205,8 +209,44 @@ class SourceReader:
         return rgb, valid
 
 
+_open_readers = threading.local()
+#: Open rio-tiler readers kept per worker thread (a GDAL dataset must not be shared between threads).
+READERS_PER_THREAD = 16
+
+
+def _cached_reader(path: Path):
+    """An open rio-tiler Reader of ``path`` for this thread (COG names carry their SHA-256: a path
+    never changes content, but the modification time is part of the key all the same)."""
+    from rio_tiler.io import Reader
+
+    cache = getattr(_open_readers, "cache", None)
+    if cache is None:
+        cache = _open_readers.cache = OrderedDict()
+    key = (str(path), os.stat(path).st_mtime_ns)
+    reader = cache.get(key)
+    if reader is None:
+        reader = cache[key] = Reader(str(path))
+        while len(cache) > READERS_PER_THREAD:
+            cache.popitem(last=False)[1].close()
+    else:
+        cache.move_to_end(key)
+    return reader
+
+
+@lru_cache(maxsize=1024)
+def _zoom_range(path: str, mtime_ns: int) -> tuple[int, int]:
+    from rio_tiler.io import Reader
+
+    with Reader(path) as reader:
+        return reader.minzoom, reader.maxzoom
+
+
 class OrthoTileReader:
-    """Web-map tiles (WebMercatorQuad) of an ingested COG through rio-tiler."""
+    """Web-map tiles (WebMercatorQuad) of an ingested COG through rio-tiler.
+
+    The COG stays open in the worker thread between requests, and its zoom range is computed once
+    (rio-tiler recomputes it for every new reader).
+    """
 
     def __init__(self, cog_path: str | Path, tilesize: int = 256) -> None:
         self.cog_path = Path(cog_path)
@@ -214,30 +254,26 @@ class OrthoTileReader:
         self._reader = None
 
     def __enter__(self) -> OrthoTileReader:
-        from rio_tiler.io import Reader
-
-        self._reader = Reader(str(self.cog_path))
+        self._reader = _cached_reader(self.cog_path)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._reader is not None:
-            self._reader.close()
+        self._reader = None  # stays open in the thread's cache
 
     @property
     def zoom_range(self) -> tuple[int, int]:
         """The (min, max) zoom of the COG in WebMercatorQuad."""
-        return self._reader.minzoom, self._reader.maxzoom
+        return _zoom_range(str(self.cog_path), os.stat(self.cog_path).st_mtime_ns)
 
     def tile(self, x: int, y: int, z: int, img_format: str = "PNG") -> bytes:
         """The tile image (PNG or WEBP, with transparency outside the valid pixels)."""
         from rio_tiler.errors import TileOutsideBounds
 
-        if not self._reader.tile_exists(x, y, z):
-            raise TileOutsideBoundsError(f"tile {z}/{x}/{y} is outside the orthophoto")
-        try:
+        _, maxzoom = self.zoom_range
+        try:  # rio-tiler checks that the tile touches the COG (TileOutsideBounds otherwise)
             image = self._reader.tile(x, y, z, tilesize=self.tilesize, indexes=(1, 2, 3),
-                                      resampling_method="bilinear" if z >= self._reader.maxzoom else "nearest")
+                                      resampling_method="bilinear" if z >= maxzoom else "nearest")
         except TileOutsideBounds as exc:
             raise TileOutsideBoundsError(f"tile {z}/{x}/{y} is outside the orthophoto") from exc
         return image.render(img_format=img_format.upper())

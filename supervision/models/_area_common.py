@@ -30,6 +30,20 @@ EVIDENCE_SQL = """jsonb_build_object(
     'after_source', m.after_source)"""
 
 
+#: The latest comparison of two flights for the building ``m`` (``expro ortho change``), as evidence:
+#: alias ``chg`` (NULL when the flights were never compared).
+CHANGE_JOIN_SQL = """LEFT JOIN LATERAL (
+    SELECT jsonb_build_object('baseline_ortho_id', cf.baseline_ortho_id, 'after_ortho_id', cf.after_ortho_id,
+                              'changed_fraction', round(cf.changed_fraction::numeric, 4),
+                              'observed_fraction', round(cf.observed_fraction::numeric, 4),
+                              'changed_area_m2', round(cf.changed_area_m2::numeric, 2),
+                              'computed_at', cf.computed_at) AS change
+    FROM change_fraction cf
+    WHERE cf.project_id = :p AND cf.subject_type = 'building'
+      AND cf.subject_key = m.parcel_code || '/' || m.building_no
+    ORDER BY cf.computed_at DESC LIMIT 1) chg ON true"""
+
+
 def tolerance_json(tolerance: Tolerance) -> str:
     """The tolerance description as a JSON string for a bound parameter."""
     return json.dumps(tolerance.describe(), ensure_ascii=False)

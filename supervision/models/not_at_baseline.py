@@ -6,7 +6,7 @@ from sqlalchemy import Connection
 
 from supervision import area_metrics
 from supervision.alerts import record_hits
-from supervision.models._area_common import EVIDENCE_SQL, tolerance_json
+from supervision.models._area_common import CHANGE_JOIN_SQL, EVIDENCE_SQL, tolerance_json
 from supervision.models.base import Model
 
 
@@ -19,8 +19,10 @@ def run(conn: Connection, project: dict, th: dict) -> int:
                       m.parcel_code, m.building_no, round((m.baseline_coverage * 100)::numeric, 1),
                       round((CAST(:min_cov AS numeric) * 100), 0)) AS message,
                {EVIDENCE_SQL} || jsonb_build_object('min_baseline_coverage', CAST(:min_cov AS double precision),
-                                                    'tolerance', CAST(:tol AS jsonb)) AS evidence
+                                                    'tolerance', CAST(:tol AS jsonb),
+                                                    'change_between_flights', chg.change) AS evidence
         FROM pg_temp.expro_area_metrics m
+        {CHANGE_JOIN_SQL}
         WHERE m.baseline_coverage < :min_cov""",
         {"min_cov": float(th["min_baseline_coverage"]), "tol": tolerance_json(tolerance)})
 

@@ -6,7 +6,7 @@ from sqlalchemy import Connection
 
 from supervision import area_metrics
 from supervision.alerts import record_hits
-from supervision.models._area_common import EVIDENCE_SQL
+from supervision.models._area_common import CHANGE_JOIN_SQL, EVIDENCE_SQL
 from supervision.models.base import Model
 
 
@@ -29,8 +29,10 @@ def run(conn: Connection, project: dict, th: dict) -> int:
                {EVIDENCE_SQL} || jsonb_build_object('paid_yuan', paid.paid_yuan, 'last_paid_on', paid.last_paid_on,
                                                     'payment_ids', to_jsonb(paid.payment_ids),
                                                     'after_flight_ids', to_jsonb(after_flight.ids),
-                                                    'min_after_coverage', CAST(:min_cov AS double precision)) AS evidence
+                                                    'min_after_coverage', CAST(:min_cov AS double precision),
+                                                    'change_between_flights', chg.change) AS evidence
         FROM pg_temp.expro_area_metrics m
+        {CHANGE_JOIN_SQL}
         JOIN building b ON b.id = m.building_id
         JOIN paid ON paid.building_id = m.building_id
         CROSS JOIN survey_after

@@ -61,6 +61,20 @@ def test_synthetic_demolitions_are_found_per_building(conn, district_project, di
                     conn.execute(text("SELECT cog_path FROM orthophoto WHERE id = :i"),
                                  {"i": ids["after"]}).scalar_one(), tmp_path / "change.tif", tmp_path / "change.png")
     assert Image.open(png).size[0] > 300
+    # the change between the flights is evidence of the area rules (here on the surveyed footprints)
+    from supervision.models import not_demolished
+    from supervision.projects import get_project
+
+    not_demolished.MODEL.run(conn, get_project(conn, "HN-S1-IMAGERY"))
+    evidence = conn.execute(text("SELECT subject_key, evidence FROM alert WHERE project_id = :p "
+                                 "AND rule_code = 'NOT_DEMOLISHED'"), {"p": district_project}).all()
+    assert evidence
+    by_key = {r.subject_key: r.changed_fraction for r in rows}
+    for key, ev in evidence:
+        change = ev["change_between_flights"]
+        assert (change["baseline_ortho_id"], change["after_ortho_id"]) == (ids["baseline"], ids["after"])
+        assert change["changed_fraction"] == pytest.approx(by_key[key], abs=1e-4)
+        assert change["changed_fraction"] < 0.5          # still standing: the roof did not change
 
 
 def test_naip_2009_2020_change_map(conn, real_data, store, tmp_path):
