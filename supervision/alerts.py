@@ -21,8 +21,10 @@ def record_hits(conn: Connection, project_id: int, rule_code: str, subject_type:
     params = {**(params or {}), "p": project_id, "rule": rule_code, "stype": subject_type, "sev": default_severity}
     conn.execute(text("DROP TABLE IF EXISTS pg_temp.expro_hits"))
     conn.execute(text(f"CREATE TEMP TABLE expro_hits AS SELECT * FROM ({hits_sql}) h"), params)
-    # Statistics for the planner: without them the "no longer firing" anti-join below is planned as a
-    # nested loop over the hits, quadratic on a large project's first check.
+    # The "no longer firing" anti-join below probes the hits once per alert of the rule. On a project's
+    # first big check the alert table's statistics do not know its new alerts yet, the planner expects
+    # one and picks a nested loop: with an index on the hits that stays n·log n, not n².
+    conn.execute(text("CREATE INDEX ON pg_temp.expro_hits (subject_key)"))
     conn.execute(text("ANALYZE pg_temp.expro_hits"))
     has_severity = conn.execute(text(
         "SELECT count(*) FROM pg_attribute WHERE attrelid = 'pg_temp.expro_hits'::regclass AND attname = 'severity'"
