@@ -21,7 +21,7 @@ from sqlalchemy import Connection, text
 #: Tables holding a project_id, children before parents.
 PROJECT_TABLES = ("alert", "claim", "payment", "homestead_approval", "assignment", "field_photo", "household",
                   "building", "footprint", "parcel", "admin_unit", "project_scope", "project_staff",
-                  "registry_extract", "orthophoto")
+                  "registry_extract", "change_fraction", "orthophoto")
 
 
 def _has_table(conn: Connection, name: str) -> bool:

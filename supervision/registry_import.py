@@ -134,7 +134,7 @@ class _Writer:
         self.pool.shutdown()
 
 
-def import_registry(conn: Connection, path: Path, *, project_id: int | None = None, chunk_rows: int = 500_000,
+def import_registry(conn: Connection, path: Path, *, project_id: int | None = None, chunk_rows: int = 250_000,
                     progress: bool | None = None, max_issues: int = 10_000) -> RegistryImportResult:
     """Validate and load a registry extract file; raise PackageError (nothing written) on any problem.
 

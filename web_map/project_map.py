@@ -38,9 +38,16 @@ SEVERITY_COLOURS = {"report": "#c62828", "internal": "#ef6c00", "prompt": "#1565
 SEVERITY_ZH = {"report": "报送纪委监委", "internal": "内部报警", "prompt": "提示"}
 
 
+PHASE_ZH = {"baseline": "征收前影像", "after": "征收后影像"}
+
+
 def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: dict | None = None, *,
-                      static_prefix: str = STATIC_PREFIX) -> str:
-    """The HTML page of one project's map: scope outline and parcels coloured by status, Chinese labels."""
+                      orthophotos: list[dict] | None = None, static_prefix: str = STATIC_PREFIX) -> str:
+    """The HTML page of one project's map: scope outline and parcels coloured by status, Chinese labels.
+
+    ``orthophotos`` (ingested flights: id, phase, captured_on, max_zoom) become tile layers served by
+    ``/tiles``; the newest baseline flight is shown at first, the others can be switched on.
+    """
     features = parcels.get("features", [])
     m = folium.Map(location=[41.75, 123.45], zoom_start=15, tiles=None, control_scale=True,
                    prefer_canvas=True)
@@ -52,6 +59,13 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
         f'padding:6px 12px;border:1px solid #999;border-radius:4px;font:16px sans-serif">'
         f'<b>{project["name"]}</b>（{project["code"]}）· 预公告（冻结）日期 {project["pre_announcement_date"]}'
         f' · 宗地 {len(features)} 宗</div>'))
+    shown = next((o["id"] for o in orthophotos or [] if o["phase"] == "baseline"), None)
+    for o in orthophotos or []:
+        folium.TileLayer(
+            tiles=f"/tiles/{o['id']}/{{z}}/{{x}}/{{y}}.png", attr=f"Expro 正射影像 {o['id']}",
+            name=f"{PHASE_ZH.get(o['phase'], o['phase'])} {o['captured_on']}", overlay=True,
+            show=o["id"] == shown, max_zoom=23, max_native_zoom=o.get("max_zoom") or 21, min_zoom=0,
+        ).add_to(m)
     if scope is not None:
         folium.GeoJson(scope, name="征收范围",
                        style_function=lambda _: {"color": "#c62828", "weight": 3, "fill": False,
@@ -69,7 +83,8 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
                                                   "status_zh"],
                                           aliases=["宗地代码", "地类", "户号", "面积(㎡)", "状态"]),
         ).add_to(m)
-    if alerts and alerts.get("features"):
+    has_alerts = bool(alerts and alerts.get("features"))
+    if has_alerts:
         layer = folium.FeatureGroup(name=f"预警（{len(alerts['features'])}）")
         for f in alerts["features"]:
             p = f["properties"]
@@ -82,6 +97,7 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
                                 fill_opacity=0.95, tooltip=p["rule_code"],
                                 popup=folium.Popup(popup, max_width=360)).add_to(layer)
         layer.add_to(m)
+    if has_alerts or orthophotos:
         folium.LayerControl(collapsed=False).add_to(m)
     bounds = _bounds(scope, features)
     if bounds:

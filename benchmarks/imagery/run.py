@@ -321,7 +321,6 @@ def tile_benchmark(sources: list[TileSource], cog_path: str, n: int, zooms: int,
     lat: dict[str, list[float]] = {s.name: [] for s in sources}
     sizes: dict[str, list[int]] = {s.name: [] for s in sources}
     diffs = []
-    identical_expro_bytes = True  # every Expro variant returns the same bytes as the first source
     for i, t in enumerate(tiles):
         order = sources[:]
         rng.shuffle(order)
@@ -331,12 +330,11 @@ def tile_benchmark(sources: list[TileSource], cog_path: str, n: int, zooms: int,
             lat[src.name].append(seconds)
             sizes[src.name].append(len(body))
             bodies[src.name] = body
-        identical_expro_bytes &= all(bodies[src.name] == bodies[sources[0].name] for src in sources[1:-1])
         if i % max(1, n // 20) == 0:  # every source against the last one (the peer)
             for src in sources[:-1]:
                 diffs.append(compare_tiles(bodies[src.name], bodies[sources[-1].name]))
     out: dict = {"tiles": len(tiles), "zooms": sorted({z for z, _, _ in tiles}), "maxzoom": maxz,
-                 "concurrency": concurrency, "identical_expro_bytes": identical_expro_bytes, "per_source": {}}
+                 "concurrency": concurrency, "per_source": {}}
     for src in sources:
         v = np.array(lat[src.name]) * 1000
         out["per_source"][src.name] = {"p50_ms": float(np.percentile(v, 50)), "p95_ms": float(np.percentile(v, 95)),
@@ -351,7 +349,7 @@ def tile_benchmark(sources: list[TileSource], cog_path: str, n: int, zooms: int,
     for src in sources:
         runs = out["per_source"][src.name]["throughput_runs"]
         out["per_source"][src.name]["tiles_per_s"] = float(statistics.mean(runs))
-    out["pixel_agreement"] = {  # of each Expro variant with titiler
+    out["pixel_agreement"] = {  # of Expro's tiles with titiler's
         "tiles_compared": len(diffs), "all_same_size": all(d["same_size"] for d in diffs),
         "max_mean_abs_rgb_diff": max((d["mean_abs_rgb_diff"] or 0.0) for d in diffs) if diffs else None,
         "median_mean_abs_rgb_diff": float(np.median([d["mean_abs_rgb_diff"] or 0.0 for d in diffs])) if diffs else None}
@@ -437,9 +435,8 @@ def report(r: dict) -> str:
     """The Markdown results section."""
     m, s, ing = r["machine"], r["synthetic"], r["ingest"]
     tb, z, real = r["tiles"], r["zonal"], r["real"]
-    ex, ep, ti = tb["per_source"]["expro"], tb["per_source"]["expro_proposed"], tb["per_source"]["titiler"]
+    ex, ti = tb["per_source"]["expro"], tb["per_source"]["titiler"]
     ee, rs, xx = z["expro"], z["rasterstats"], z["exactextract"]
-    ef = ee["proposed_filter_per_tile"]
     goals = r["goals"]
     yes = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
     raw_mb = s["raw_bytes"] / 1e6
@@ -465,20 +462,11 @@ def report(r: dict) -> str:
         f"titiler {ti['sequential_tiles_per_s']:.1f} | | |",
         f"| tiles/s, {tb['concurrency']} client threads | {ex['tiles_per_s']:.1f} | "
         f"titiler {ti['tiles_per_s']:.1f} | | |",
-        f"| *proposed tile reader* (`proposed_tiles.py`, not in the product): p50 / p95 (ms); tiles/s with "
-        f"{tb['concurrency']} threads | *{ep['p50_ms']:.1f} / {ep['p95_ms']:.1f}; {ep['tiles_per_s']:.1f}* | titiler "
-        f"{ti['p50_ms']:.1f} / {ti['p95_ms']:.1f}; {ti['tiles_per_s']:.1f} | no slower than titiler | "
-        f"*{'would be met' if goals['tile_p50_proposed'] else 'would not be met'}* |",
         f"| zonal mean+count of band 1, {ee['buildings']:,} buildings (s) | {ee['seconds']:.1f} | exactextract "
         f"{xx['seconds']:.1f}; rasterstats {rs['seconds']:.1f} | within {GOAL_ZONAL_RATIO}× of exactextract "
         f"(Expro/exactextract = {ee['seconds'] / xx['seconds']:.1f}×) | {yes(goals['zonal'])} |",
         f"| zonal buildings/s | {ee['buildings_per_s']:,.0f} | exactextract {xx['buildings_per_s']:,.0f}; "
         f"rasterstats {rs['buildings_per_s']:,.0f} | | |",
-        f"| *proposed zonal loop* (STRtree per tile, `zonal.py`, not in the product): s; buildings/s | "
-        f"*{ef['seconds']:.1f}; {ef['buildings_per_s']:,.0f}* (same results: {ef['identical']}) | exactextract "
-        f"{xx['seconds']:.1f}; {xx['buildings_per_s']:,.0f} | within {GOAL_ZONAL_RATIO}× "
-        f"({ef['seconds'] / xx['seconds']:.1f}×) | "
-        f"*{'would be met' if goals['zonal_proposed'] else 'would not be met'}* |",
         f"| ingest of the {raw_mb / 1000:.1f} GB orthophoto to a COG: wall time (s) | {ing['seconds']:.0f} | — | | |",
         f"| ingest throughput (MB/s of raw pixels; of the source file) | {raw_mb / ing['seconds']:.1f}; "
         f"{s['file_bytes'] / 1e6 / ing['seconds']:.1f} | — | | |",
@@ -504,15 +492,15 @@ def report(r: dict) -> str:
         f"comparisons: same size {tb['pixel_agreement']['all_same_size']}, mean |ΔRGB| median "
         f"{_f(tb['pixel_agreement']['median_mean_abs_rgb_diff'], '.2f')}, max "
         f"{_f(tb['pixel_agreement']['max_mean_abs_rgb_diff'], '.2f')}); mean PNG {ex['mean_png_bytes'] / 1000:.0f} kB "
-        f"(Expro) / {ti['mean_png_bytes'] / 1000:.0f} kB (titiler); the proposed reader's PNGs are byte-identical to "
-        f"the product's: {tb['identical_expro_bytes']}. "
+        f"(Expro) / {ti['mean_png_bytes'] / 1000:.0f} kB (titiler). "
         f"Zonal agreement: Expro's counts equal rasterstats' "
         f"{'exactly' if rs['agreement_with_expro']['identical_counts'] else 'NOT exactly'} (max |Δmean| "
         f"{rs['agreement_with_expro']['max_abs_mean_diff']:.3g}); exactextract weights edge pixels by coverage "
         f"(median |Δcount|/count {xx['agreement_with_expro']['median_rel_count_diff']:.3f}, median |Δmean| "
         f"{xx['agreement_with_expro']['median_abs_mean_diff']:.3g}). Expro's zonal loop gives the same per-building "
         f"counts as `imagery.change.compare` on a {z['expro']['check_against_compare']['grid_px'][0]} px sub-grid: "
-        f"{z['expro']['check_against_compare']['identical_counts']}. Ingest: COG {ing['cog_bytes'] / 1e6:,.0f} MB "
+        f"{z['expro']['check_against_compare']['identical_counts']}; the child's peak RSS after its loop (before that "
+        f"check) {_f(ee.get('vmhwm_mb'), ',.0f')} MB (VmHWM). Ingest: COG {ing['cog_bytes'] / 1e6:,.0f} MB "
         f"(JPEG). Peak memory is VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's peak (Linux keeps "
         f"it across fork and exec), so it reports run.py's own peak from rendering.",
     ]
@@ -596,14 +584,10 @@ def main() -> None:
         log("starting the tile servers ...")
         expro_server = Server("expro", Path(sys.executable), "api.app:create_app", ROOT, "/health", factory=True)
         servers.append(expro_server)
-        proposed_server = Server("expro_proposed", Path(sys.executable), "proposed_tiles:create_app", HERE,
-                                 "/health", factory=True)
-        servers.append(proposed_server)
         titiler_server = Server("titiler", peer, "titiler_app:app", HERE, "/cog/tilematrixsets")
         servers.append(titiler_server)
         cog = result["ingest"]["cog_path"]
         sources = [expro_source(expro_server, result["ingest"]["ortho_id"], token),
-                   expro_source(proposed_server, result["ingest"]["ortho_id"], token),
                    titiler_source(titiler_server, cog)]
         log(f"tiles: {n_tiles} per server, then {args.concurrency} threads ...")
         result["tiles"] = tile_benchmark(sources, cog, n_tiles, args.zooms, args.concurrency,
@@ -635,9 +619,6 @@ def main() -> None:
     pt = result["real"]["pix4d_tile"]["expro"]
     result["goals"] = {
         "tile_p50": ex["p50_ms"] <= ti["p50_ms"],
-        "tile_p50_proposed": result["tiles"]["per_source"]["expro_proposed"]["p50_ms"] <= ti["p50_ms"],
-        "zonal_proposed": result["zonal"]["expro"]["proposed_filter_per_tile"]["seconds"]
-        <= GOAL_ZONAL_RATIO * result["zonal"]["exactextract"]["seconds"],
         "zonal": result["zonal"]["expro"]["seconds"] <= GOAL_ZONAL_RATIO * result["zonal"]["exactextract"]["seconds"],
         "ingest_rss": result["ingest"]["vmhwm_mb"] < GOAL_INGEST_RSS_MB,
         "pix4d_tile": pt["opaque_share"] > 0.5 and pt["rgb_std"] > 5}

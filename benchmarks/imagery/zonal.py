@@ -1,12 +1,13 @@
 """Per-building zonal statistics the way Expro computes them.
 
 Expro has no public zonal-statistics function: per-building pixel counts are computed inline in
-``imagery.change.compare`` (the raster read on a ``Grid`` in 2048 px tiles through ``GridReader``,
-every subject polygon rasterised into a label image per tile with ``rasterio.features.rasterize``,
-then ``np.bincount`` per label). ``zonal_mean_count`` is that loop, unchanged, with one more
-``np.bincount(..., weights=band)`` to get the sum and hence the mean. ``check_against_compare``
-proves the transcription: on a sub-grid it calls the product's ``compare`` with the buildings as
-subjects and requires the same per-building pixel counts.
+``imagery.change.compare`` (the raster read on a ``Grid`` in 2048 px tiles through ``GridReader``;
+in each tile, only the subject polygons an ``STRtree`` finds intersecting the tile are rasterised
+into a label image with ``rasterio.features.rasterize``, then ``np.bincount`` per label).
+``zonal_mean_count`` is that loop, unchanged, with one more ``np.bincount(..., weights=band)`` to get
+the sum and hence the mean. ``check_against_compare`` proves the transcription: on a sub-grid it
+calls the product's ``compare`` with the buildings as subjects and requires the same per-building
+pixel counts.
 """
 
 from __future__ import annotations
@@ -23,35 +24,29 @@ from imagery.change import TILE_PX, compare
 from imagery.readers import Grid, GridReader
 
 
-def zonal_mean_count(path: str, geoms: np.ndarray, grid: Grid | None = None, band: int = 1,
-                     filter_per_tile: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Per-polygon mean and count of valid pixels (pixel-centre rule) of ``band`` over ``grid``.
-
-    ``filter_per_tile`` is a proposal, not what the product does: rasterise in each tile only the
-    polygons an STRtree finds there, instead of every polygon in every tile.
-    """
+def zonal_mean_count(path: str, geoms: np.ndarray, grid: Grid | None = None,
+                     band: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Per-polygon mean and count of valid pixels (pixel-centre rule) of ``band`` over ``grid``."""
     if grid is None:
         with rasterio.open(path) as src:
             grid = Grid(src.crs, src.transform, src.width, src.height)
     n = len(geoms)
     counts = np.zeros(n + 1, np.int64)
     sums = np.zeros(n + 1, np.float64)
-    tree = shapely.STRtree(geoms) if filter_per_tile else None
+    tree = shapely.STRtree(geoms)  # as compare(): one tree per subject type
     with GridReader(path, grid) as reader:
         for _, core in grid.tiles(TILE_PX, 0):  # as compare(), without its filter overlap
-            tr = window_transform(core, grid.transform)
-            if tree is not None:
-                idx = np.sort(tree.query(shapely.box(*rasterio.windows.bounds(core, grid.transform))))
-                if len(idx) == 0:
-                    continue
-                shapes = zip(geoms[idx], (idx + 1).tolist())
-            else:
-                shapes = zip(geoms, range(1, n + 1))
             valid = reader.valid(core)
             if not valid.any():
                 continue
+            tr = window_transform(core, grid.transform)
+            tile_box = shapely.box(*rasterio.windows.bounds(core, grid.transform))
+            near = tree.query(tile_box, predicate="intersects") if n else ()
+            if len(near) == 0:
+                continue
             values = reader.read(core, indexes=[band])[0]
-            labels = rasterize(shapes, out_shape=valid.shape, transform=tr, fill=0, dtype="int32")
+            labels = rasterize(zip(geoms[near], (near + 1).tolist()), out_shape=valid.shape, transform=tr,
+                               fill=0, dtype="int32")
             counts += np.bincount(labels[valid], minlength=n + 1)
             sums += np.bincount(labels[valid], weights=values[valid].astype(np.float64), minlength=n + 1)
     counts, sums = counts[1:], sums[1:]

@@ -31,21 +31,22 @@ def demo(ctx: click.Context, households: int, seed: int, no_serve: bool, port: i
     settings = get_settings()
     started = time.perf_counter()
     found = ensure_database()
-    click.echo(f"[1/4] database ready: PostgreSQL {found['postgresql']}, PostGIS {found['postgis']}")
+    click.echo(f"[1/5] database ready: PostgreSQL {found['postgresql']}, PostGIS {found['postgis']}")
     from expro.synthetic.district import generate_district
 
     out = settings.home / "demo" / f"seed{seed}-{households}"
     district = generate_district(out, households=households, seed=seed, imagery=True, overwrite=True)
-    click.echo(f"[2/4] generated district {district.project_code} in {out} "
+    click.echo(f"[2/5] generated district {district.project_code} in {out} "
                f"({district.row_counts.get('households', households)} households)")
     from supervision.package.service import import_package
 
     with db.transaction() as conn:
         result, _ = import_package(conn, out, actor="demo")
         logins = create_demo_logins(conn, result.project_id)
-    click.echo(f"[3/4] imported {result.project_code}: " + ", ".join(
+    click.echo(f"[3/5] imported {result.project_code}: " + ", ".join(
         f"{k} {v}" for k, v in sorted(result.row_counts.items())))
-    click.echo("[4/4] supervision models: " + run_models(result.project_code))
+    click.echo("[4/5] orthophotos: " + ingest_flights(out, result.project_id, settings.home / "orthophotos"))
+    click.echo("[5/5] supervision models: " + run_models(result.project_code))
     click.echo(f"ready in {time.perf_counter() - started:.0f} s")
     host, port = settings.host, port or settings.port
     click.echo(f"\n  地图 / map:      http://{host}:{port}/map/{result.project_code}\n  健康 / health:   http://{host}:{port}/health")
@@ -56,6 +57,31 @@ def demo(ctx: click.Context, households: int, seed: int, no_serve: bool, port: i
         from expro.cli.serve import run_server
 
         run_server(host, port)
+
+
+def ingest_flights(package: Path, project_id: int, store: Path) -> str:
+    """Ingest the package's orthophotos (COG, catalogue) and compare the baseline and after flights."""
+    import csv
+    import datetime as dt
+
+    from imagery.change import compare_orthophotos
+    from imagery.ingest import ingest_orthophoto
+
+    listing = package / "orthophotos.csv"
+    if not listing.exists():
+        return "none in the package"
+    ids: dict[str, int] = {}
+    with db.transaction() as conn:
+        for row in csv.DictReader(listing.open(encoding="utf-8-sig")):
+            ids[row["phase"]] = ingest_orthophoto(conn, package / row["file"], project_id=project_id,
+                                                  phase=row["phase"],
+                                                  captured_on=dt.date.fromisoformat(row["captured_on"]),
+                                                  store_dir=store, from_package=True)
+        summary = ""
+        if {"baseline", "after"} <= ids.keys():
+            change = compare_orthophotos(conn, ids["baseline"], ids["after"])
+            summary = f"; {change.changed_share:.1%} of the area changed between the flights"
+    return ", ".join(f"{phase} #{oid}" for phase, oid in ids.items()) + " ingested as COG" + summary
 
 
 def run_models(project_code: str) -> str:

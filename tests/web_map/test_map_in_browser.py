@@ -7,20 +7,25 @@ serialised: they share that one connection). Chromium is Debian's (``scripts/boo
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 import socket
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 import uvicorn
+from rasterio.transform import from_origin
 
 from api.app import create_app
+from imagery.ingest import ingest_orthophoto
 from supervision import models
 from supervision.accounts import upsert_user
 from supervision.package.service import import_package
-from tests.common import package_tables, write_package
+from tests.common import X0, Y0, package_tables, write_package
 
 PASSWORD = "correct-horse-42"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -80,15 +85,29 @@ def browser():
 
 @pytest.fixture
 def project_with_alerts(conn, tmp_path):
-    """The canonical project with two amount mismatches planted and the models run."""
+    """The canonical project with two amount mismatches planted, the models run and a baseline flight."""
     tables = package_tables()
     tables["claims"].loc[1, "amount_yuan"] = "10000.00"      # 6 mu x 1800 = 10800: off by 800
     tables["claims"].loc[3, "amount_yuan"] = "127000.00"     # 80 x 1600 = 128000: off by 1000
     tables["payments"].loc[0, "amount_yuan"] = "306000.00"
-    import_package(conn, write_package(tmp_path / "pkg", tables=tables))
+    result, _ = import_package(conn, write_package(tmp_path / "pkg", tables=tables))
     upsert_user(conn, username="S003", name="吴刚", role="inspector", password=PASSWORD)
     counts = models.run_all(conn, "T-001")
+    ingest_orthophoto(conn, _orthophoto(tmp_path / "flight.tif"), project_id=result.project_id,
+                      phase="baseline", captured_on=dt.date(2025, 2, 20), store_dir=tmp_path / "store")
     return counts
+
+
+def _orthophoto(path: Path) -> Path:
+    """A 0.2 m RGB orthophoto over the canonical scope: a brown field with a bright roof."""
+    width, height = 650, 1500
+    rgb = np.empty((3, height, width), np.uint8)
+    rgb[0], rgb[1], rgb[2] = 150, 120, 90
+    rgb[:, 200:400, 150:400] = [[[230]], [[60]], [[50]]]
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=3, dtype="uint8",
+                       crs="EPSG:4550", transform=from_origin(X0 - 30, Y0 + 270, 0.2, 0.2)) as dst:
+        dst.write(rgb)
+    return path
 
 
 MAP_STATE_JS = """() => {
@@ -117,6 +136,8 @@ def test_inspector_sees_parcels_and_alerts_in_chromium(live_server, browser, pro
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     failed: list[str] = []
     page.on("requestfailed", lambda req: failed.append(req.url))
+    tiles: list[int] = []
+    page.on("response", lambda res: tiles.append(res.status) if "/tiles/" in res.url else None)
 
     # not signed in: the map sends the browser to the sign-in page
     page.goto(f"{live_server}/map/T-001")
@@ -138,6 +159,10 @@ def test_inspector_sees_parcels_and_alerts_in_chromium(live_server, browser, pro
     assert "宗地状态" in legend and "报送纪委监委" in legend
     # every script and stylesheet is served locally (no internet in the field office)
     assert failed == [] and errors == []
+    # the baseline flight is drawn from the authenticated tile endpoint (the session cookie)
+    page.wait_for_function("() => document.querySelectorAll('img.leaflet-tile-loaded').length > 0")
+    assert 200 in tiles and 401 not in tiles
+    assert "征收前影像 2025-02-20" in page.inner_text(".leaflet-control-layers")
 
     # clicking an alert opens its evidence, in Chinese
     marker = state["markers"][0]
