@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,14 +14,13 @@ import rasterio
 import shapely
 from affine import Affine
 from rasterio.enums import Resampling
-from rasterio.features import rasterize
-from rasterio.windows import transform as window_transform
 from scipy import ndimage as ndi
 from sqlalchemy import Connection, text
 
 from imagery.catalogue import get_orthophoto
 from imagery.errors import ChangeInputError
 from imagery.readers import Grid, GridReader
+from imagery.zonal import zonal_stats
 
 TILE_PX = 2048
 
@@ -127,21 +128,25 @@ def compare(baseline_path: str | Path, after_path: str | Path, grid: Grid,
             params: ChangeParams = ChangeParams(), map_path: str | Path | None = None) -> ChangeSummary:
     """Compare two flights on ``grid`` tile by tile; count observed and changed pixels per subject.
 
+    The per-subject counts are coverage-weighted (``imagery.zonal``, exactextract over the change map):
+    a pixel counts by the share of it that the subject covers.
+
     ``subjects`` maps a subject type to (keys, polygons in the grid CRS). ``map_path`` receives the
     change map (uint8 GeoTIFF: 0 unchanged, 1 changed, 255 not observed in both flights).
     """
     gains, offsets = fit_normalisation(baseline_path, after_path, grid, params)
     subjects = subjects or {}
-    counts = {t: (np.zeros(len(k) + 1, np.int64), np.zeros(len(k) + 1, np.int64)) for t, (k, _) in subjects.items()}
-    trees = {t: shapely.STRtree(g) for t, (_, g) in subjects.items()}
     observed = changed_total = 0
     overlap = params.smooth_px + params.min_blob_px
-    out = None
-    if map_path is not None:
-        out = rasterio.open(map_path, "w", driver="GTiff", width=grid.width, height=grid.height, count=1,
-                            dtype="uint8", crs=grid.crs, transform=grid.transform, nodata=255, tiled=True,
-                            blockxsize=512, blockysize=512, compress="deflate")
-    try:
+    with contextlib.ExitStack() as stack:
+        if map_path is None and subjects:  # the per-subject figures are read back from the map
+            map_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="expro-change-"))) / "change.tif"
+        out = None
+        if map_path is not None:
+            out = stack.enter_context(rasterio.open(
+                map_path, "w", driver="GTiff", width=grid.width, height=grid.height, count=1, dtype="uint8",
+                crs=grid.crs, transform=grid.transform, nodata=255, tiled=True, blockxsize=512, blockysize=512,
+                compress="deflate"))
         with GridReader(baseline_path, grid) as b, GridReader(after_path, grid) as a:
             for read_win, core in grid.tiles(TILE_PX, overlap):
                 valid = b.valid(read_win) & a.valid(read_win)
@@ -157,23 +162,15 @@ def compare(baseline_path: str | Path, after_path: str | Path, grid: Grid,
                 changed = change_mask(base, aft, params)[sl] & valid_core
                 observed += int(valid_core.sum())
                 changed_total += int(changed.sum())
-                tr = window_transform(core, grid.transform)
-                tile_box = shapely.box(*rasterio.windows.bounds(core, grid.transform))
-                for t, (keys, geoms) in subjects.items():
-                    # only the subjects that touch this tile are burnt (an index, not every polygon per tile)
-                    near = trees[t].query(tile_box, predicate="intersects") if len(keys) else ()
-                    if len(near) == 0:
-                        continue
-                    labels = rasterize(zip(geoms[near], (near + 1).tolist()), out_shape=valid_core.shape,
-                                       transform=tr, fill=0, dtype="int32")
-                    counts[t][0][:] += np.bincount(labels[valid_core], minlength=len(keys) + 1)
-                    counts[t][1][:] += np.bincount(labels[changed], minlength=len(keys) + 1)
                 if out is not None:
                     out.write(np.where(valid_core, changed.astype(np.uint8), np.uint8(255)), 1, window=core)
-    finally:
         if out is not None:
             out.close()
-    per_subject = {t: (subjects[t][0], obs[1:], chg[1:]) for t, (obs, chg) in counts.items()}
+        # per subject, coverage-weighted: observed = covered valid pixels, changed = covered changed pixels
+        per_subject = {}
+        for t, (keys, geoms) in subjects.items():
+            stats = zonal_stats(map_path, geoms, grid.crs, ops=("count", "sum"))
+            per_subject[t] = (keys, np.nan_to_num(stats["count"]), np.nan_to_num(stats["sum"]))
     return ChangeSummary(grid, observed, changed_total, gains.tolist(), offsets.tolist(), per_subject)
 
 

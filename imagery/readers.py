@@ -271,9 +271,11 @@ class OrthoTileReader:
         from rio_tiler.errors import TileOutsideBounds
 
         _, maxzoom = self.zoom_range
+        # nearest down to the native resolution (the overviews are already averaged), bilinear only
+        # beyond it, where a pixel spans several screen pixels
         try:  # rio-tiler checks that the tile touches the COG (TileOutsideBounds otherwise)
             image = self._reader.tile(x, y, z, tilesize=self.tilesize, indexes=(1, 2, 3),
-                                      resampling_method="bilinear" if z >= maxzoom else "nearest")
+                                      resampling_method="bilinear" if z > maxzoom else "nearest")
         except TileOutsideBounds as exc:
             raise TileOutsideBoundsError(f"tile {z}/{x}/{y} is outside the orthophoto") from exc
         return image.render(img_format=img_format.upper())

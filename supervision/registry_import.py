@@ -24,7 +24,7 @@ from supervision.package.validate import PackageChecker
 
 SPEC = FILES["registry"]
 WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
-CHECK_CHARS = np.array(list("10X98765432"))
+CHECK_BYTES = np.frombuffer(b"10X98765432", dtype=np.uint8)
 DB_COLUMNS = ["id_number", "name", "gender", "birth_date", "household_no", "relation_to_head", "village_code",
               "status", "status_date", "moved_in_on", "split_from_household_no", "split_on"]
 
@@ -33,26 +33,35 @@ def id_problems(ids: pd.Series, today: pd.Timestamp | None = None) -> pd.Series:
     """Vectorised GB 11643 check: ``length``, ``characters``, ``birth_date``, ``check_char`` or None per ID."""
     today = today or pd.Timestamp.today().normalize()
     s = ids.str.strip().str.upper()
-    out = pd.Series(None, index=ids.index, dtype=object)
-    n = s.str.len()
-    out[~n.isin([15, 18])] = "length"
-    is18 = (n == 18) & s.str.fullmatch(r"[0-9]{17}[0-9X]")
-    is15 = (n == 15) & s.str.fullmatch(r"[0-9]{15}")
-    out[out.isna() & ~(is18 | is15)] = "characters"
-    birth = pd.Series("", index=ids.index)
-    birth[is18] = s[is18].str[6:14]
-    birth[is15] = "19" + s[is15].str[6:12]
-    born = pd.to_datetime(birth.where(is18 | is15, None), format="%Y%m%d", errors="coerce")
-    bad_birth = (is18 | is15) & (born.isna() | (born < pd.Timestamp("1880-01-01")) | (born > today))
-    out[bad_birth & out.isna()] = "birth_date"
+    n = s.str.len().fillna(0).to_numpy(dtype=np.int64)
+    out = np.full(len(s), None, dtype=object)
+    sized = (n == 15) | (n == 18)
+    out[~sized] = "length"
+    ascii_ = sized & s.str.isascii().fillna(False).to_numpy(dtype=bool)
+    b = np.zeros((len(s), 18), dtype=np.uint8)           # the characters as bytes (0 past the end)
+    if ascii_.any():
+        b[ascii_] = np.frombuffer(s[ascii_].to_numpy(dtype="S18").tobytes(), dtype=np.uint8).reshape(-1, 18)
+    digit = (b >= 48) & (b <= 57)
+    d = b.astype(np.int64) - 48
+    is18 = ascii_ & (n == 18) & digit[:, :17].all(axis=1) & (digit[:, 17] | (b[:, 17] == ord("X")))
+    is15 = ascii_ & (n == 15) & digit[:, :15].all(axis=1)
+    out[sized & ~(is18 | is15)] = "characters"
+    ok = is18 | is15
+    year = np.where(is18, d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9], 1900 + d[:, 6] * 10 + d[:, 7])
+    month = np.where(is18, d[:, 10] * 10 + d[:, 11], d[:, 8] * 10 + d[:, 9])
+    day = np.where(is18, d[:, 12] * 10 + d[:, 13], d[:, 10] * 10 + d[:, 11])
+    valid_month = (month >= 1) & (month <= 12)
+    first = ((year - 1970) * 12 + np.where(valid_month, month - 1, 0)).astype("datetime64[M]")
+    days_in_month = ((first + 1).astype("datetime64[D]") - first.astype("datetime64[D]")).astype(np.int64)
+    born = first.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
+    good_date = valid_month & (day >= 1) & (day <= days_in_month)
+    bad_birth = ok & ~(good_date & (born >= np.datetime64("1880-01-01"))
+                       & (born <= np.datetime64(today.date(), "D")))
+    out[bad_birth] = "birth_date"
     check = is18 & ~bad_birth
-    if check.any():
-        body = np.frombuffer("".join(s[check].str[:17]).encode("ascii"), dtype=np.uint8).reshape(-1, 17) - 48
-        expected = CHECK_CHARS[(body.astype(np.int64) @ WEIGHTS) % 11]
-        wrong = expected != s[check].str[17].to_numpy()
-        idx = s[check].index[wrong]
-        out[idx] = "check_char"
-    return out
+    expected = CHECK_BYTES[(d[:, :17] @ WEIGHTS) % 11]
+    out[check & (expected != b[:, 17])] = "check_char"
+    return pd.Series(out, index=ids.index, dtype=object)
 
 
 @dataclass
@@ -80,6 +89,15 @@ def _chunks(path: Path, chunk_rows: int):
             encoding = "gb18030"
     with open(path, encoding=encoding, newline="") as fh:
         yield from pd.read_csv(fh, dtype=str, keep_default_na=False, na_filter=False, chunksize=chunk_rows)
+
+
+def _sha256(path: Path) -> str:
+    """The SHA-256 of the file (hashlib releases the GIL on large blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(8 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _duplicates(all_ids: np.ndarray) -> list[tuple[int, int, str]]:
@@ -149,16 +167,13 @@ def import_registry(conn: Connection, path: Path, *, project_id: int | None = No
     ids: list[np.ndarray] = []
     rows_seen = 0
     language = "en"
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(8 << 20), b""):
-            digest.update(block)
     bar = tqdm(desc="registry", unit="row", disable=None if progress is None else not progress)
     savepoint = conn.begin_nested()
     extract_id = conn.execute(text(
-        "INSERT INTO registry_extract (project_id, source_name, sha256, row_count) VALUES (:p, :n, :s, 0) "
-        "RETURNING id"), {"p": project_id, "n": path.name, "s": digest.hexdigest()}).scalar_one()
+        "INSERT INTO registry_extract (project_id, source_name, row_count) VALUES (:p, :n, 0) RETURNING id"),
+        {"p": project_id, "n": path.name}).scalar_one()
     writer = _Writer(conn, extract_id)
+    digest = writer.pool.submit(_sha256, path)     # hashed on the worker thread while the first chunk is validated
     try:
         for chunk in _chunks(path, chunk_rows):
             mapping, language = reader.map_headers(SPEC, [str(c) for c in chunk.columns])
@@ -182,21 +197,23 @@ def import_registry(conn: Connection, path: Path, *, project_id: int | None = No
             bar.update(len(chunk))
             if len(issues) > max_issues:
                 break
-        error = writer.wait()
-        if rows_seen and not issues:
+        if rows_seen and not issues:                     # while the last chunk is still copying
             for pos, first, value in _duplicates(np.concatenate(ids)):
                 issues.append(Issue(path.name, pos + 2, "id_number" if language == "en" else "身份证号",
                                     f"duplicate ID number {value!r} (also at row {first + 2})",
                                     f"重复的身份证号 {value!r}(与第{first + 2}行重复)", language))
+        error = writer.wait()
         if not rows_seen and not issues:
             issues.append(Issue(path.name, None, None, "the file has no rows", "文件没有数据行", language))
         if issues:
             raise PackageError(issues)
         if error is not None:
             raise error
-        conn.execute(text("UPDATE registry_extract SET row_count = :c WHERE id = :e"), {"c": rows_seen, "e": extract_id})
+        sha256 = digest.result()
+        conn.execute(text("UPDATE registry_extract SET row_count = :c, sha256 = :s WHERE id = :e"),
+                     {"c": rows_seen, "s": sha256, "e": extract_id})
         savepoint.commit()
-        return RegistryImportResult(extract_id, rows_seen, digest.hexdigest())
+        return RegistryImportResult(extract_id, rows_seen, sha256)
     except BaseException:
         writer.close()
         savepoint.rollback()

@@ -1,57 +1,28 @@
-"""Per-building zonal statistics the way Expro computes them.
+"""Per-building zonal statistics the way Expro computes them: ``imagery.zonal.zonal_stats``.
 
-Expro has no public zonal-statistics function: per-building pixel counts are computed inline in
-``imagery.change.compare`` (the raster read on a ``Grid`` in 2048 px tiles through ``GridReader``;
-in each tile, only the subject polygons an ``STRtree`` finds intersecting the tile are rasterised
-into a label image with ``rasterio.features.rasterize``, then ``np.bincount`` per label).
-``zonal_mean_count`` is that loop, unchanged, with one more ``np.bincount(..., weights=band)`` to get
-the sum and hence the mean. ``check_against_compare`` proves the transcription: on a sub-grid it
-calls the product's ``compare`` with the buildings as subjects and requires the same per-building
-pixel counts.
+The product's per-subject figures (``imagery.change.compare``: observed and changed pixels of every
+building and parcel) are coverage-weighted zonal statistics through ``imagery.zonal.zonal_stats``
+(exactextract over the change map). ``zonal_mean_count`` calls that function on one band of the
+orthophoto; ``check_against_compare`` proves that ``compare`` gives the same per-building counts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import rasterio
-import rasterio.windows
-import shapely
 from affine import Affine
-from rasterio.features import rasterize
-from rasterio.windows import transform as window_transform
 
-from imagery.change import TILE_PX, compare
-from imagery.readers import Grid, GridReader
+from imagery.change import compare
+from imagery.readers import Grid
+from imagery.zonal import zonal_stats
 
 
-def zonal_mean_count(path: str, geoms: np.ndarray, grid: Grid | None = None,
-                     band: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Per-polygon mean and count of valid pixels (pixel-centre rule) of ``band`` over ``grid``."""
-    if grid is None:
-        with rasterio.open(path) as src:
-            grid = Grid(src.crs, src.transform, src.width, src.height)
-    n = len(geoms)
-    counts = np.zeros(n + 1, np.int64)
-    sums = np.zeros(n + 1, np.float64)
-    tree = shapely.STRtree(geoms)  # as compare(): one tree per subject type
-    with GridReader(path, grid) as reader:
-        for _, core in grid.tiles(TILE_PX, 0):  # as compare(), without its filter overlap
-            valid = reader.valid(core)
-            if not valid.any():
-                continue
-            tr = window_transform(core, grid.transform)
-            tile_box = shapely.box(*rasterio.windows.bounds(core, grid.transform))
-            near = tree.query(tile_box, predicate="intersects") if n else ()
-            if len(near) == 0:
-                continue
-            values = reader.read(core, indexes=[band])[0]
-            labels = rasterize(zip(geoms[near], (near + 1).tolist()), out_shape=valid.shape, transform=tr,
-                               fill=0, dtype="int32")
-            counts += np.bincount(labels[valid], minlength=n + 1)
-            sums += np.bincount(labels[valid], weights=values[valid].astype(np.float64), minlength=n + 1)
-    counts, sums = counts[1:], sums[1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / counts, np.nan), counts
+def zonal_mean_count(path: str, geoms: np.ndarray, band: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Per-polygon mean and (coverage-weighted) count of valid pixels of ``band``: the product's function."""
+    with rasterio.open(path) as src:
+        crs = src.crs
+    stats = zonal_stats(path, geoms, crs, ops=("mean", "count"), band=band)
+    return stats["mean"], stats["count"]
 
 
 def sub_grid(path: str, size_px: int) -> Grid:
@@ -63,12 +34,17 @@ def sub_grid(path: str, size_px: int) -> Grid:
 
 def check_against_compare(path: str, geoms: np.ndarray, size_px: int = 4096) -> dict:
     """Per-building observed-pixel counts of ``imagery.change.compare`` (the raster against itself on a
-    sub-grid) against ``zonal_mean_count`` on the same grid: they must be identical."""
+    sub-grid) against ``zonal_stats`` of the raster cut to the same sub-grid: they must agree."""
     grid = sub_grid(path, size_px)
     keys = np.arange(len(geoms))
     summary = compare(path, path, grid, {"building": (keys, geoms)})
     _, product_counts, _ = summary.subjects["building"]
-    _, counts = zonal_mean_count(path, geoms, grid)
-    inside = counts > 0
+    x0, y1 = grid.transform.c, grid.transform.f
+    x1, y0 = x0 + grid.width * grid.transform.a, y1 + grid.height * grid.transform.e
+    import shapely
+
+    clipped = shapely.intersection(geoms, shapely.box(x0, y0, x1, y1))
+    counts = zonal_stats(path, clipped, grid.crs, ops=("count",))["count"]
+    inside = product_counts > 0
     return {"grid_px": [grid.width, grid.height], "buildings_in_grid": int(inside.sum()),
-            "identical_counts": bool(np.array_equal(product_counts, counts))}
+            "identical_counts": bool(np.allclose(np.nan_to_num(counts), product_counts, rtol=1e-6, atol=1e-6))}
