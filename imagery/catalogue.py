@@ -65,6 +65,18 @@ def get_orthophoto(conn: Connection, ortho_id: int, *, ingested: bool = False) -
     return out
 
 
+def tile_source(conn: Connection, ortho_id: int) -> tuple[str, str]:
+    """(COG path, COG SHA-256) of an ingested orthophoto: the light look-up of every tile request."""
+    row = conn.execute(text("SELECT cog_path, cog_sha256 FROM orthophoto WHERE id = :i"),
+                       {"i": ortho_id}).one_or_none()
+    if row is None:
+        raise OrthophotoNotFoundError(f"no orthophoto {ortho_id}")
+    if not row.cog_path:
+        raise NotIngestedError(f"orthophoto {ortho_id} is only catalogued (from the package); "
+                               "ingest it to make its Cloud Optimized GeoTIFF")
+    return row.cog_path, row.cog_sha256
+
+
 def list_orthophotos(conn: Connection, project_code: str | None = None, ortho_id: int | None = None) -> list[dict]:
     """A project's orthophotos (or the one ``ortho_id``), newest capture first, footprints as WGS84 GeoJSON."""
     rows = conn.execute(text("""

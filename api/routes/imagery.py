@@ -185,10 +185,10 @@ def list_orthophotos(project: str, conn: SessionDep, user: CurrentUser) -> list[
 def get_tile(ortho_id: int, z: int, x: int, y: int, fmt: Literal["png", "webp"], request: Request,
              conn: SessionDep, user: CurrentUser) -> Response:
     """A 256 px WebMercatorQuad tile of an ingested orthophoto (404 outside it), cacheable per user."""
-    ortho = catalogue.get_orthophoto(conn, ortho_id, ingested=True)
-    etag = f'"{ortho["cog_sha256"][:32]}-{z}-{x}-{y}-{fmt}"'
+    cog_path, cog_sha256 = catalogue.tile_source(conn, ortho_id)
+    etag = f'"{cog_sha256[:32]}-{z}-{x}-{y}-{fmt}"'
     headers = {"Cache-Control": f"private, max-age={TILE_CACHE_SECONDS}", "ETag": etag}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    body = render_tile(ortho["cog_path"], z, x, y, fmt)
+    body = render_tile(cog_path, z, x, y, fmt)
     return Response(body, media_type=TILE_FORMATS[fmt][1], headers=headers)

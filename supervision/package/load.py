@@ -20,11 +20,11 @@ PROJECT_DATA_TABLES = ("claim", "payment", "homestead_approval", "assignment", "
                        "building", "footprint", "parcel", "admin_unit", "project_scope", "project_staff",
                        "registry_extract", "orthophoto")
 
-#: Tables whose statistics are refreshed at the end of an import (the project registry is a small part
-#: of ``registry_person``, looked up by index: left to autoanalyze).
-ANALYZED_TABLES = ("project_scope", "admin_unit", "parcel", "building", "footprint", "household", "claim",
-                   "payment", "household_member", "homestead_approval", "project_staff", "assignment",
-                   "field_photo")
+#: Tables whose statistics are refreshed at the end of an import; parcel, building and household are
+#: analysed as soon as they are filled, because the later inserts join them (the project registry is
+#: a small part of ``registry_person``, looked up by index: left to autoanalyze).
+ANALYZED_TABLES = ("project_scope", "admin_unit", "footprint", "claim", "payment", "household_member",
+                   "homestead_approval", "project_staff", "assignment", "field_photo")
 
 
 @dataclass
@@ -96,6 +96,7 @@ def stage(conn: Connection, name: str, frame: pd.DataFrame) -> str:
     cols = ", ".join(f'"{c}" text' for c in frame.columns)
     conn.exec_driver_sql(f"CREATE TEMP TABLE {table} ({cols})")
     copy_frame(conn, table, frame)
+    conn.exec_driver_sql(f"ANALYZE {table}")
     return table
 
 
@@ -165,6 +166,7 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
         parcels[col] = parcels[col].where(parcels[col] != "", None)
     done(copy_frame(conn, "parcel", parcels[["project_id", "parcel_code", "village_code", "land_class",
                                              "household_no", "certificate_no", "geom"]]))
+    conn.exec_driver_sql("ANALYZE parcel")      # joined below: plan for its new rows, not its old contents
 
     if "buildings" in t:
         b = t["buildings"].assign(geom=multipolygon_ewkb(g["buildings"].values, srid))
@@ -175,6 +177,7 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
             SELECT :p, pa.id, s.parcel_code, s.building_no, s.structure_type, CAST(s.storeys AS double precision)::int,
                    CAST(s.claimed_floor_area_m2 AS numeric), CAST(s.geom AS geometry)
             FROM stg_building s JOIN parcel pa ON pa.project_id = :p AND pa.parcel_code = s.parcel_code"""), params)
+        conn.exec_driver_sql("ANALYZE building")
         done(len(b))
 
     for phase in ("baseline", "after"):
@@ -189,6 +192,7 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
     h = t["households"].assign(project_id=project_id)
     done(copy_frame(conn, "household", h[["project_id", "household_no", "village_code", "head_id_number",
                                           "head_name"]]))
+    conn.exec_driver_sql("ANALYZE household")
 
     if "registry" in t:
         reg = t["registry"]
@@ -293,7 +297,8 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
 
     _drop_staging(conn, staged)
     # The checks usually run right after an import: give the planner the new rows' statistics now
-    # (autoanalyze comes later), or it plans the set-based checks for the tables' previous contents.
+    # (autoanalyze comes later), or it plans the set-based checks for the tables' previous contents
+    # (the same reason for the ANALYZE of each table that a later insert joins, and of each staging table).
     for table in ANALYZED_TABLES:
         conn.exec_driver_sql(f"ANALYZE {table}")
     counts = pkg.row_counts()

@@ -6,12 +6,12 @@ referencing side of ON DELETE CASCADE / SET NULL: without them, deleting (or re-
 scans the whole referencing table once per deleted parent row.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
