@@ -209,6 +209,10 @@ class SourceReader:
         return rgb, valid
 
 
+#: PNG tiles with zlib level 1: encoding a 256 px RGBA tile takes ~5 ms instead of ~16 ms at the
+#: default level 6, for tiles ~25 % larger (browsers cache them by ETag; WEBP is there for small tiles).
+PNG_OPTIONS = {"ZLEVEL": 1}
+
 _open_readers = threading.local()
 #: Open rio-tiler readers kept per worker thread (a GDAL dataset must not be shared between threads).
 READERS_PER_THREAD = 16
@@ -278,7 +282,8 @@ class OrthoTileReader:
                                       resampling_method="bilinear" if z > maxzoom else "nearest")
         except TileOutsideBounds as exc:
             raise TileOutsideBoundsError(f"tile {z}/{x}/{y} is outside the orthophoto") from exc
-        return image.render(img_format=img_format.upper())
+        fmt = img_format.upper()
+        return image.render(img_format=fmt, **(PNG_OPTIONS if fmt == "PNG" else {}))
 
 
 @dataclass(frozen=True)
