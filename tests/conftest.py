@@ -12,7 +12,9 @@ from sqlalchemy import Connection, Engine
 os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+#: Where the shared real data may be: EXPRO_REAL_DATA, next to the clone (../shared), or /work/shared.
+REAL_DATA_CANDIDATES = [Path(p) for p in [os.environ.get("EXPRO_REAL_DATA")] if p] + [
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "real", Path("/work/shared/data/real")]
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +46,11 @@ def conn(engine: Engine) -> Iterator[Connection]:
 @pytest.fixture
 def real_data() -> Path:
     """The shared folder of real orthophotos, elevation models and footprints."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared real data not found at {SHARED_DATA}")
-    return SHARED_DATA
+    for candidate in REAL_DATA_CANDIDATES:
+        if candidate.is_dir():
+            return candidate
+    pytest.fail("shared real data not found in " + ", ".join(map(str, REAL_DATA_CANDIDATES))
+                + " (set EXPRO_REAL_DATA)")
 
 
 _DISTRICTS: dict[tuple[int, int, bool], Path] = {}

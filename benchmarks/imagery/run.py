@@ -54,7 +54,17 @@ OUT = ROOT / "benchmarks" / "out"
 WORK = OUT / "imagery"
 PEER_VENV = OUT / "titiler-venv"
 PEER_PACKAGES = ("titiler.core", "uvicorn", "rasterstats", "exactextract")
-REAL = ROOT.parent / "shared" / "data" / "real"
+
+
+def _real_data() -> Path:
+    """The shared real rasters: EXPRO_REAL_DATA, next to the clone (../shared), or /work/shared."""
+    env = os.environ.get("EXPRO_REAL_DATA")
+    candidates = ([Path(env)] if env else []) + [ROOT.parent / "shared" / "data" / "real",
+                                                 Path("/work/shared/data/real")]
+    return next((p for p in candidates if p.is_dir()), candidates[0])
+
+
+REAL = _real_data()
 BENCH_USER = "bench-imagery"
 CODE_PREFIX = "BENCH-IMG-"
 sys.path.insert(0, str(ROOT))
