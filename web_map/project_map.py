@@ -74,10 +74,11 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
         props = feature["properties"]
         props["status_zh"] = PARCEL_STATUS_ZH.get(props["status"], props["status"])
         props["land_class_zh"] = LAND_CLASS_ZH.get(props["land_class"], props["land_class"])
+    fill_opacity = 0.3 if orthophotos else 0.55   # let the flight show through the parcels
     if features:
         folium.GeoJson(
             parcels, name="宗地",
-            style_function=lambda f: {"color": "#333", "weight": 1, "fillOpacity": 0.55,
+            style_function=lambda f: {"color": "#333", "weight": 1, "fillOpacity": fill_opacity,
                                       "fillColor": STATUS_COLOURS.get(f["properties"]["status"], "#9e9e9e")},
             tooltip=folium.GeoJsonTooltip(fields=["parcel_code", "land_class_zh", "household_no", "area_m2",
                                                   "status_zh"],

@@ -25,7 +25,7 @@ UPLOAD_LIMIT = 2_000_000
 def imagery_client(client, project, conn, tmp_path):
     """The test client with its own store (tmp_path), a small upload limit and a GIS officer G001."""
     settings = get_settings().model_copy(update={"home": tmp_path / "home", "upload_max_bytes": UPLOAD_LIMIT,
-                                                 "secret_key": "imagery-test-secret"})
+                                                 "secret_key": "imagery-test-secret-of-at-least-32-bytes"})
     client.app.dependency_overrides[get_settings] = lambda: settings
     upsert_user(conn, username="G001", name="孙丽", role="gis_officer", password=PASSWORD)
     yield client
