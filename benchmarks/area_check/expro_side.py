@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ sys.path.insert(0, str(HERE))
 from sqlalchemy import event, text  # noqa: E402
 
 from expro import db  # noqa: E402
-from memwatch import BackendMemory  # noqa: E402
+from memwatch import BackendMemory, peak_rss_mb  # noqa: E402
 from supervision import area_metrics  # noqa: E402
 from supervision.models import area_inflated, not_at_baseline, not_demolished, outside_scope  # noqa: E402
 from supervision.projects import get_project  # noqa: E402
@@ -74,15 +73,6 @@ def main() -> None:
     if args.trace:
         out["trace"] = trace
     print(json.dumps(out, ensure_ascii=False))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

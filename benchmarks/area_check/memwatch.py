@@ -9,6 +9,7 @@ also counts the shared buffers the backend touched.
 from __future__ import annotations
 
 import os
+import resource
 import threading
 import time
 
@@ -92,3 +93,12 @@ class BackendMemory(threading.Thread):
 def now() -> float:
     """A monotonic clock for timings."""
     return time.perf_counter()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

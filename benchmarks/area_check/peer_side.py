@@ -20,13 +20,13 @@ computes, with the definitions of DATA_FORMATS §4 and schema_0002_area.sql:
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE))
 
 import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
@@ -35,6 +35,7 @@ from sqlalchemy import text  # noqa: E402
 
 from expro import db  # noqa: E402
 from gis_core.tolerance import Tolerance  # noqa: E402
+from memwatch import peak_rss_mb  # noqa: E402
 
 MIN_BASELINE_COVERAGE = 0.20
 MIN_AFTER_COVERAGE = 0.50
@@ -129,15 +130,6 @@ def main() -> None:
                       "rows": {"buildings": len(buildings), "footprints": len(footprints), "parcels": len(parcels),
                                "claims": len(claims), "payments": len(payments)},
                       "peak_rss_mb": peak_rss_mb()}))
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
