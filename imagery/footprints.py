@@ -140,3 +140,39 @@ def measure_orthophoto(conn: Connection, ortho_id: int, *, dsm_path: str | Path 
     grid = orthophoto_grid(ortho)
     found = extract_footprints(rgb_path=ortho["cog_path"], height_path=dsm_path, grid=grid, params=params)
     return store_footprints(conn, ortho, found)
+
+
+def best_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each geometry of ``a``, its best intersection-over-union with any geometry of ``b``."""
+    out = np.zeros(len(a))
+    if len(a) == 0 or len(b) == 0:
+        return out
+    ia, ib = shapely.STRtree(b).query(a, predicate="intersects")
+    iou = shapely.area(shapely.intersection(a[ia], b[ib])) / shapely.area(shapely.union(a[ia], b[ib]))
+    np.maximum.at(out, ia, iou)
+    return out
+
+
+def score_footprints(measured: np.ndarray, truth: np.ndarray, *, shape: tuple[int, int] | None = None,
+                     transform=None, match_iou: float = 0.5) -> dict:
+    """How measured footprints agree with reference ones (same projected CRS).
+
+    Building level: a reference building is found (recall), and a measured footprint is right
+    (precision), when its best IoU with the other set is at least ``match_iou``; median IoUs of both
+    sets. Pixel level (when ``shape`` and ``transform`` of a grid are given): precision, recall and IoU
+    of the rasterised masks.
+    """
+    recall_iou, precision_iou = best_iou(truth, measured), best_iou(measured, truth)
+    out = {"reference": len(truth), "measured": len(measured),
+           "recall": float(np.mean(recall_iou >= match_iou)) if len(truth) else 0.0,
+           "precision": float(np.mean(precision_iou >= match_iou)) if len(measured) else 0.0,
+           "median_iou": float(np.median(recall_iou)) if len(truth) else 0.0,
+           "median_iou_of_measured": float(np.median(precision_iou)) if len(measured) else 0.0}
+    if shape is not None and transform is not None:
+        t_px = rasterize(truth, out_shape=shape, transform=transform) > 0 if len(truth) else np.zeros(shape, bool)
+        m_px = rasterize(measured, out_shape=shape, transform=transform) > 0 if len(measured) \
+            else np.zeros(shape, bool)
+        inter = int((t_px & m_px).sum())
+        out.update(pixel_precision=inter / max(int(m_px.sum()), 1), pixel_recall=inter / max(int(t_px.sum()), 1),
+                   pixel_iou=inter / max(int((t_px | m_px).sum()), 1))
+    return out

@@ -130,26 +130,14 @@ def naip(data_dir: str, work_dir: str) -> dict:
             "ingest_seconds": t1 - t0, "compare_seconds": t2 - t1, "map": str(work / "naip_change.tif")}
 
 
-def best_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each geometry of ``a``, its best IoU with any geometry of ``b`` (as in tests/imagery/test_footprints.py)."""
-    out = np.zeros(len(a))
-    if len(a) == 0 or len(b) == 0:
-        return out
-    ia, ib = shapely.STRtree(b).query(a, predicate="intersects")
-    iou = shapely.area(shapely.intersection(a[ia], b[ib])) / shapely.area(shapely.union(a[ia], b[ib]))
-    np.maximum.at(out, ia, iou)
-    return out
-
-
 def alexandria(data_dir: str) -> dict:
     """Footprints from the 2 m height-above-ground raster against the 84 labelled buildings, scored exactly as
     tests/imagery/test_footprints.py scores them."""
     import geopandas as gpd
     import rasterio
-    from rasterio.features import rasterize
 
     from gis_core.crs import require_projected
-    from imagery.footprints import extract_footprints
+    from imagery.footprints import extract_footprints, score_footprints
     from imagery.segment import SegmentParams
 
     data = Path(data_dir)
@@ -164,17 +152,11 @@ def alexandria(data_dir: str) -> dict:
     truth = labels.geometry.to_numpy()
     labelled_area = shapely.convex_hull(shapely.union_all(truth))
     measured = np.array([f.geometry for f in found if labelled_area.contains(f.geometry.centroid)], dtype=object)
-    recall_iou, precision_iou = best_iou(truth, measured), best_iou(measured, truth)
-    t_px = rasterize(truth, out_shape=shape, transform=transform) > 0
-    m_px = rasterize(measured, out_shape=shape, transform=transform) > 0 if len(measured) else np.zeros(shape, bool)
-    inter = int((t_px & m_px).sum())
+    score = score_footprints(measured, truth, shape=shape, transform=transform)
     return {"labels": len(truth), "found_total": len(found), "found_in_labelled_area": len(measured),
-            "recall": float(np.mean(recall_iou >= 0.5)),
-            "precision": float(np.mean(precision_iou >= 0.5)) if len(measured) else 0.0,
-            "median_iou": float(np.median(recall_iou)),
-            "median_iou_of_found": float(np.median(precision_iou)) if len(measured) else 0.0,
-            "pixel_precision": inter / max(int(m_px.sum()), 1), "pixel_recall": inter / int(t_px.sum()),
-            "pixel_iou": inter / int((t_px | m_px).sum()), "seconds": seconds}
+            "recall": score["recall"], "precision": score["precision"], "median_iou": score["median_iou"],
+            "median_iou_of_found": score["median_iou_of_measured"], "pixel_precision": score["pixel_precision"],
+            "pixel_recall": score["pixel_recall"], "pixel_iou": score["pixel_iou"], "seconds": seconds}
 
 
 def main() -> None:

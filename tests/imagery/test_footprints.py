@@ -7,26 +7,14 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from rasterio.features import rasterize
 from sqlalchemy import text
 
 from gis_core.crs import require_projected
 from imagery.catalogue import get_orthophoto
-from imagery.footprints import extract_footprints, measure_orthophoto, store_footprints
+from imagery.footprints import best_iou, extract_footprints, measure_orthophoto, score_footprints, store_footprints
 from imagery.ingest import ingest_orthophoto
 from imagery.segment import SegmentParams, regularise
 from tests.imagery.conftest import CAPTURED
-
-
-def best_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For each geometry of ``a``, its best intersection-over-union with any geometry of ``b``."""
-    out = np.zeros(len(a))
-    if len(a) == 0 or len(b) == 0:
-        return out
-    ia, ib = shapely.STRtree(b).query(a, predicate="intersects")
-    iou = shapely.area(shapely.intersection(a[ia], b[ib])) / shapely.area(shapely.union(a[ia], b[ib]))
-    np.maximum.at(out, ia, iou)
-    return out
 
 
 def test_rectangular_region_becomes_its_area_preserving_rectangle():
@@ -76,15 +64,23 @@ def test_alexandria_height_above_ground_against_labelled_buildings(real_data):
     truth = labels.geometry.to_numpy()
     labelled_area = shapely.convex_hull(shapely.union_all(truth))
     measured = np.array([f.geometry for f in found if labelled_area.contains(f.geometry.centroid)], dtype=object)
-    recall_iou, precision_iou = best_iou(truth, measured), best_iou(measured, truth)
-    t_px = rasterize(truth, out_shape=shape, transform=transform) > 0
-    m_px = rasterize(measured, out_shape=shape, transform=transform) > 0 if len(measured) else np.zeros(shape, bool)
-    inter = (t_px & m_px).sum()
-    pixel = {"precision": inter / max(m_px.sum(), 1), "recall": inter / t_px.sum(), "iou": inter / (t_px | m_px).sum()}
+    score = score_footprints(measured, truth, shape=shape, transform=transform)
     print(f"\nAlexandria (84 labels, 2 m DSM-DTM): {len(measured)} footprints in the labelled area; "
-          f"building-level recall {np.mean(recall_iou >= 0.5):.3f}, precision {np.mean(precision_iou >= 0.5):.3f}, "
-          f"median IoU {np.median(recall_iou):.3f}; pixel-level precision {pixel['precision']:.3f}, "
-          f"recall {pixel['recall']:.3f}, IoU {pixel['iou']:.3f}")
+          f"building-level recall {score['recall']:.3f}, precision {score['precision']:.3f}, "
+          f"median IoU {score['median_iou']:.3f}; pixel-level precision {score['pixel_precision']:.3f}, "
+          f"recall {score['pixel_recall']:.3f}, IoU {score['pixel_iou']:.3f}")
     assert len(found) > 0 and all(f.height_m is not None and f.height_m > 2 for f in found)
     # far better than chance (buildings cover a fifth of the labelled area); see the printed figures
-    assert pixel["precision"] > 0.4 and pixel["recall"] > 0.25
+    assert score["pixel_precision"] > 0.4 and score["pixel_recall"] > 0.25
+
+
+def test_score_footprints_by_hand():
+    truth = np.array([shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10)], dtype=object)
+    measured = np.array([shapely.box(0, 0, 10, 10), shapely.box(25, 0, 35, 10), shapely.box(50, 50, 52, 52)],
+                        dtype=object)
+    score = score_footprints(measured, truth, shape=(60, 60), transform=rasterio.transform.from_origin(0, 60, 1, 1))
+    # second pair: intersection 50, union 150 -> IoU 1/3 (not a match); the 2 x 2 box matches nothing
+    assert score["recall"] == 0.5 and score["precision"] == pytest.approx(1 / 3)
+    assert score["median_iou"] == pytest.approx((1 + 1 / 3) / 2)
+    assert score["pixel_precision"] == pytest.approx(150 / 204) and score["pixel_recall"] == pytest.approx(150 / 200)
+    assert score["pixel_iou"] == pytest.approx(150 / 254)
