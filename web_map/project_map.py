@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 import folium
+from branca.element import MacroElement
 
 from supervision.alert_loop import STATE_ZH
 from supervision.projects import PARCEL_STATUS_ZH
@@ -20,6 +21,18 @@ def _local_leaflet(m: folium.Map, static_prefix: str) -> None:
     m.default_js = [("leaflet", f"{static_prefix}/leaflet.js"),
                     ("jquery", f"{static_prefix.rsplit('/', 1)[0]}/jquery/jquery.min.js")]
     m.default_css = [("leaflet_css", f"{static_prefix}/leaflet.css")]
+
+
+def _side_by_side(left: folium.TileLayer, right: folium.TileLayer, static_prefix: str) -> MacroElement:
+    """folium's SideBySideLayers with the plugin served by this server (web_map/static)."""
+    from folium.plugins import SideBySideLayers
+
+    control = SideBySideLayers(left, right)
+    base = f"{static_prefix.rsplit('/', 1)[0]}/leaflet-side-by-side"
+    control.default_js = [("leaflet.sidebyside", f"{base}/leaflet-side-by-side.js")]
+    control.default_css = [("leaflet.sidebyside.layout", f"{base}/layout.css"),
+                           ("leaflet.sidebyside.range", f"{base}/range.css")]
+    return control
 
 
 def _legend_html() -> str:
@@ -59,13 +72,19 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
         f'padding:6px 12px;border:1px solid #999;border-radius:4px;font:16px sans-serif">'
         f'<b>{project["name"]}</b>（{project["code"]}）· 预公告（冻结）日期 {project["pre_announcement_date"]}'
         f' · 宗地 {len(features)} 宗</div>'))
-    shown = next((o["id"] for o in orthophotos or [] if o["phase"] == "baseline"), None)
-    for o in orthophotos or []:
-        folium.TileLayer(
+    flights = orthophotos or []
+    newest = {phase: next((o["id"] for o in flights if o["phase"] == phase), None) for phase in PHASE_ZH}
+    side_by_side = newest["baseline"] is not None and newest["after"] is not None
+    layers = {}
+    for o in flights:
+        layers[o["id"]] = folium.TileLayer(
             tiles=f"/tiles/{o['id']}/{{z}}/{{x}}/{{y}}.png", attr=f"Expro 正射影像 {o['id']}",
             name=f"{PHASE_ZH.get(o['phase'], o['phase'])} {o['captured_on']}", overlay=True,
-            show=o["id"] == shown, max_zoom=23, max_native_zoom=o.get("max_zoom") or 21, min_zoom=0,
+            show=o["id"] == newest["baseline"] or (side_by_side and o["id"] == newest["after"]),
+            max_zoom=23, max_native_zoom=o.get("max_zoom") or 21, min_zoom=0,
         ).add_to(m)
+    if side_by_side:  # before on the left, after on the right of a slider
+        _side_by_side(layers[newest["baseline"]], layers[newest["after"]], static_prefix).add_to(m)
     if scope is not None:
         folium.GeoJson(scope, name="征收范围",
                        style_function=lambda _: {"color": "#c62828", "weight": 3, "fill": False,

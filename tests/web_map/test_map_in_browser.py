@@ -93,17 +93,20 @@ def project_with_alerts(conn, tmp_path):
     result, _ = import_package(conn, write_package(tmp_path / "pkg", tables=tables))
     upsert_user(conn, username="S003", name="吴刚", role="inspector", password=PASSWORD)
     counts = models.run_all(conn, "T-001")
-    ingest_orthophoto(conn, _orthophoto(tmp_path / "flight.tif"), project_id=result.project_id,
+    ingest_orthophoto(conn, _orthophoto(tmp_path / "before.tif", roof=True), project_id=result.project_id,
                       phase="baseline", captured_on=dt.date(2025, 2, 20), store_dir=tmp_path / "store")
+    ingest_orthophoto(conn, _orthophoto(tmp_path / "after.tif", roof=False), project_id=result.project_id,
+                      phase="after", captured_on=dt.date(2025, 10, 15), store_dir=tmp_path / "store")
     return counts
 
 
-def _orthophoto(path: Path) -> Path:
-    """A 0.2 m RGB orthophoto over the canonical scope: a brown field with a bright roof."""
+def _orthophoto(path: Path, roof: bool) -> Path:
+    """A 0.2 m RGB orthophoto over the canonical scope: a brown field, with a bright roof before demolition."""
     width, height = 650, 1500
     rgb = np.empty((3, height, width), np.uint8)
     rgb[0], rgb[1], rgb[2] = 150, 120, 90
-    rgb[:, 200:400, 150:400] = [[[230]], [[60]], [[50]]]
+    if roof:
+        rgb[:, 200:400, 150:400] = [[[230]], [[60]], [[50]]]
     with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=3, dtype="uint8",
                        crs="EPSG:4550", transform=from_origin(X0 - 30, Y0 + 270, 0.2, 0.2)) as dst:
         dst.write(rgb)
@@ -162,7 +165,13 @@ def test_inspector_sees_parcels_and_alerts_in_chromium(live_server, browser, pro
     # the baseline flight is drawn from the authenticated tile endpoint (the session cookie)
     page.wait_for_function("() => document.querySelectorAll('img.leaflet-tile-loaded').length > 0")
     assert 200 in tiles and 401 not in tiles
-    assert "征收前影像 2025-02-20" in page.inner_text(".leaflet-control-layers")
+    layers = page.inner_text(".leaflet-control-layers")
+    assert "征收前影像 2025-02-20" in layers and "征收后影像 2025-10-15" in layers
+    # before and after side by side: a slider, each flight clipped to its side
+    assert page.locator("input.leaflet-sbs-range").count() == 1
+    clips = page.evaluate("""() => [...document.querySelectorAll('.leaflet-tile-pane .leaflet-layer')]
+                                    .map(l => l.style.clip).filter(c => c)""")
+    assert len(clips) == 2
 
     # clicking an alert opens its evidence, in Chinese
     marker = state["markers"][0]
