@@ -77,6 +77,16 @@ def tile_source(conn: Connection, ortho_id: int) -> tuple[str, str]:
     return row.cog_path, row.cog_sha256
 
 
+def flights(conn: Connection, project_id: int, status: str) -> list[dict]:
+    """A project's flights of one status ('catalogued' by a package, or 'ingested'), newest first:
+    id, phase, captured_on, source_path, cog_path (one light query: no footprint)."""
+    rows = conn.execute(text("""
+        SELECT id, phase, captured_on, source_path, cog_path FROM orthophoto
+        WHERE project_id = :p AND status = :s ORDER BY captured_on DESC, id"""),
+        {"p": project_id, "s": status}).mappings().all()
+    return [dict(r) for r in rows]
+
+
 def list_orthophotos(conn: Connection, project_code: str | None = None, ortho_id: int | None = None) -> list[dict]:
     """A project's orthophotos (or the one ``ortho_id``), newest capture first, footprints as WGS84 GeoJSON."""
     rows = conn.execute(text("""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -17,6 +16,7 @@ from affine import Affine
 from rasterio.enums import ColorInterp
 from rasterio.features import shapes
 
+from expro.files import sha256_file
 from imagery.errors import CogWriteError
 from imagery.readers import SourceReader
 
@@ -48,15 +48,6 @@ class CogResult:
     valid_outline: shapely.MultiPolygon  # in the source CRS
     valid_fraction: float
     details: dict = field(default_factory=dict)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    """SHA-256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _OutlineAccumulator:

@@ -13,7 +13,8 @@ from pyproj import CRS, Transformer
 from sqlalchemy import Connection
 
 from imagery.catalogue import PHASES, ProjectFrame, check_overlap, find_by_source, project_frame, write_ingested
-from imagery.cog import CogResult, cogify, sha256_file
+from expro.files import sha256_file
+from imagery.cog import CogResult, cogify
 from imagery.errors import DuplicateOrthophotoError, NoOverlapError, ResolutionError
 from imagery.readers import SourceInfo, SourceReader
 

@@ -37,5 +37,4 @@ def tile_at(lon: float, lat: float, z: int) -> tuple[int, int, int]:
 
 def zoom_range(cog_path: str | Path) -> tuple[int, int]:
     """The (min, max) zoom of a COG in WebMercatorQuad."""
-    with OrthoTileReader(cog_path) as reader:
-        return reader.zoom_range
+    return OrthoTileReader(cog_path).zoom_range   # cached per COG; the file need not be opened here

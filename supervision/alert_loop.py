@@ -7,7 +7,6 @@ written to ``alert_event`` and to the audit trail. Re-running the checks never t
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
+from expro.files import sha256_file
 from supervision import audit
 from supervision.accounts import User
 from supervision.errors import SupervisionError
@@ -81,11 +81,7 @@ def store_attachment(conn: Connection, source: Path, *, file_name: str, store_di
         media = sniff_media_type(fh.read(16))
     if media is None:
         raise AttachmentError(f"{file_name}: only PNG, JPEG or PDF files can be attached (checked by content)")
-    digest = hashlib.sha256()
-    with open(source, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    sha = digest.hexdigest()
+    sha = sha256_file(source)
     store_dir.mkdir(parents=True, exist_ok=True)
     target = store_dir / sha
     if not target.exists():

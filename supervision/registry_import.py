@@ -6,7 +6,6 @@ written when there is one; otherwise the rows go in with COPY inside the caller'
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 from tqdm import tqdm
 
+from expro.files import sha256_file
 from supervision.errors import Issue, PackageError
 from supervision.package import reader
 from supervision.package.load import copy_csv, csv_buffer
@@ -91,15 +91,6 @@ def _chunks(path: Path, chunk_rows: int):
         yield from pd.read_csv(fh, dtype=str, keep_default_na=False, na_filter=False, chunksize=chunk_rows)
 
 
-def _sha256(path: Path) -> str:
-    """The SHA-256 of the file (hashlib releases the GIL on large blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(8 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _duplicates(all_ids: np.ndarray) -> list[tuple[int, int, str]]:
     """(position, first position, id) of every repeated ID (vectorised; positions are 0-based)."""
     order = np.argsort(all_ids, kind="stable")
@@ -173,7 +164,7 @@ def import_registry(conn: Connection, path: Path, *, project_id: int | None = No
         "INSERT INTO registry_extract (project_id, source_name, row_count) VALUES (:p, :n, 0) RETURNING id"),
         {"p": project_id, "n": path.name}).scalar_one()
     writer = _Writer(conn, extract_id)
-    digest = writer.pool.submit(_sha256, path)     # hashed on the worker thread while the first chunk is validated
+    digest = writer.pool.submit(sha256_file, path)     # hashed on the worker thread while the first chunk is validated
     try:
         for chunk in _chunks(path, chunk_rows):
             mapping, language = reader.map_headers(SPEC, [str(c) for c in chunk.columns])

@@ -16,10 +16,15 @@ LAND_CLASS_ZH = {"homestead": "宅基地", "farmland": "耕地", "collective_con
 STATIC_PREFIX = "/static/leaflet"
 
 
+def _static_root(static_prefix: str) -> str:
+    """The static folder that holds Leaflet's folder and the other vendored scripts."""
+    return static_prefix.rsplit("/", 1)[0]
+
+
 def _local_leaflet(m: folium.Map, static_prefix: str) -> None:
     """Serve Leaflet from this server (the map must work without internet access)."""
     m.default_js = [("leaflet", f"{static_prefix}/leaflet.js"),
-                    ("jquery", f"{static_prefix.rsplit('/', 1)[0]}/jquery/jquery.min.js")]
+                    ("jquery", f"{_static_root(static_prefix)}/jquery/jquery.min.js")]
     m.default_css = [("leaflet_css", f"{static_prefix}/leaflet.css")]
 
 
@@ -28,7 +33,7 @@ def _side_by_side(left: folium.TileLayer, right: folium.TileLayer, static_prefix
     from folium.plugins import SideBySideLayers
 
     control = SideBySideLayers(left, right)
-    base = f"{static_prefix.rsplit('/', 1)[0]}/leaflet-side-by-side"
+    base = f"{_static_root(static_prefix)}/leaflet-side-by-side"
     control.default_js = [("leaflet.sidebyside", f"{base}/leaflet-side-by-side.js")]
     control.default_css = [("leaflet.sidebyside.layout", f"{base}/layout.css"),
                            ("leaflet.sidebyside.range", f"{base}/range.css")]

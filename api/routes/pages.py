@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import text
 
 from api.deps import SessionDep, SettingsDep
 from api.security import COOKIE_NAME, create_token, read_token
@@ -114,23 +113,19 @@ def project_map(code: str, request: Request, conn: SessionDep, settings: Setting
     alerts = alerts_geojson(conn, project["id"], user) if user.role != "gis_officer" else None
     page = build_project_map(project, projects.parcels_geojson(conn, project["id"], user),
                              projects.scope_geojson(conn, project["id"]), alerts,
-                             orthophotos=_map_orthophotos(conn, project["code"]))
+                             orthophotos=_map_orthophotos(conn, project["id"]))
     return HTMLResponse(page)
 
 
-def _map_orthophotos(conn, project_code: str) -> list[dict]:
+def _map_orthophotos(conn, project_id: int) -> list[dict]:
     """The project's ingested flights for the map, newest first, with their native zoom."""
-    from imagery.catalogue import list_orthophotos
-    from imagery.readers import OrthoTileReader
+    from imagery.catalogue import flights
+    from imagery.tiles import zoom_range
 
     out = []
-    for row in list_orthophotos(conn, project_code):
-        if row["status"] != "ingested":
-            continue
-        cog = conn.execute(text("SELECT cog_path FROM orthophoto WHERE id = :i"), {"i": row["id"]}).scalar_one()
+    for row in flights(conn, project_id, "ingested"):
         try:
-            with OrthoTileReader(cog) as reader:
-                max_zoom = reader.zoom_range[1]
+            max_zoom = zoom_range(row["cog_path"])[1]
         except OSError:  # the COG is missing on disk: the layer would be empty
             continue
         out.append({"id": row["id"], "phase": row["phase"], "captured_on": str(row["captured_on"]),

@@ -23,7 +23,8 @@ from sqlalchemy import event, text  # noqa: E402
 from expro import db  # noqa: E402
 from memwatch import BackendMemory, peak_rss_mb  # noqa: E402
 from supervision import area_metrics  # noqa: E402
-from supervision.models import area_inflated, not_at_baseline, not_demolished, outside_scope  # noqa: E402
+from supervision.models import (area_inflated, not_at_baseline, not_demolished, outside_scope,  # noqa: E402
+                                prepare_check)
 from supervision.projects import get_project  # noqa: E402
 
 MODELS = (area_inflated, not_at_baseline, not_demolished, outside_scope)
@@ -57,7 +58,7 @@ def main() -> None:
         hits: dict[str, int] = {}
         t0 = time.perf_counter()
         with conn.begin():
-            conn.execute(text("SET LOCAL jit = off"))   # as run_all does
+            prepare_check(conn)                           # as run_all does
             project = get_project(conn, code)
             t = time.perf_counter()
             area_metrics.ensure(conn, project)   # what the first area model does; timed on its own

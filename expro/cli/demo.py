@@ -45,7 +45,7 @@ def demo(ctx: click.Context, households: int, seed: int, no_serve: bool, port: i
         logins = create_demo_logins(conn, result.project_id)
     click.echo(f"[3/5] imported {result.project_code}: " + ", ".join(
         f"{k} {v}" for k, v in sorted(result.row_counts.items())))
-    click.echo("[4/5] orthophotos: " + ingest_flights(out, result.project_id, settings.home / "orthophotos"))
+    click.echo("[4/5] orthophotos: " + ingest_flights(result.project_id, settings.home / "orthophotos"))
     click.echo("[5/5] supervision models: " + run_models(result.project_code))
     click.echo(f"ready in {time.perf_counter() - started:.0f} s")
     host, port = settings.host, port or settings.port
@@ -59,24 +59,20 @@ def demo(ctx: click.Context, households: int, seed: int, no_serve: bool, port: i
         run_server(host, port)
 
 
-def ingest_flights(package: Path, project_id: int, store: Path) -> str:
-    """Ingest the package's orthophotos (COG, catalogue) and compare the baseline and after flights."""
-    import csv
-    import datetime as dt
-
+def ingest_flights(project_id: int, store: Path) -> str:
+    """Ingest the orthophotos the package import catalogued (COG) and compare the baseline and after flights."""
+    from imagery.catalogue import flights
     from imagery.change import compare_orthophotos
     from imagery.ingest import ingest_orthophoto
 
-    listing = package / "orthophotos.csv"
-    if not listing.exists():
-        return "none in the package"
     ids: dict[str, int] = {}
     with db.transaction() as conn:
-        for row in csv.DictReader(listing.open(encoding="utf-8-sig")):
-            ids[row["phase"]] = ingest_orthophoto(conn, package / row["file"], project_id=project_id,
-                                                  phase=row["phase"],
-                                                  captured_on=dt.date.fromisoformat(row["captured_on"]),
-                                                  store_dir=store, from_package=True)
+        for row in flights(conn, project_id, "catalogued"):      # newest first
+            oid = ingest_orthophoto(conn, Path(row["source_path"]), project_id=project_id, phase=row["phase"],
+                                    captured_on=row["captured_on"], store_dir=store, from_package=True)
+            ids.setdefault(row["phase"], oid)                       # the newest flight of each phase
+        if not ids:
+            return "none in the package"
         summary = ""
         if {"baseline", "after"} <= ids.keys():
             change = compare_orthophotos(conn, ids["baseline"], ids["after"])

@@ -27,6 +27,12 @@ def registered() -> list[Model]:
     return sorted(found, key=lambda m: m.code)
 
 
+def prepare_check(conn: Connection) -> None:
+    """Session settings of a check, for the current transaction: JIT off (compiling the big set-based
+    statements costs seconds and buys nothing for them)."""
+    conn.execute(text("SET LOCAL jit = off"))
+
+
 def run_all(conn: Connection, project_code: str) -> dict[str, int]:
     """Run every registered model on the project; hits per rule code."""
     from supervision.projects import get_project
@@ -34,8 +40,7 @@ def run_all(conn: Connection, project_code: str) -> dict[str, int]:
     from supervision import area_metrics, registry_scope
 
     project = get_project(conn, project_code)
-    # JIT compilation costs seconds on the big set-based statements and buys nothing for them.
-    conn.execute(text("SET LOCAL jit = off"))
+    prepare_check(conn)
     try:
         return {model.code: model.run(conn, project) for model in registered()}
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError
 
+from expro.files import sha256_file
 from supervision.errors import Issue, PackageError
 from supervision.package import reader
 from supervision.package.spec import FILES, REFERENCES, Column, FileSpec
@@ -451,13 +451,9 @@ class PackageChecker:
                 self._flag(raw, np.arange(len(table)) == pos, col, f"not a georeferenced GeoTIFF ({exc})",
                            f"不是带坐标的 GeoTIFF({exc})", pd.Series([rel] * len(table)))
                 continue
-            digest = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(8 << 20), b""):
-                    digest.update(chunk)
             self.out.orthophotos.append(OrthophotoInfo(
                 file=rel, path=path, phase=row.phase, captured_on=row.captured_on.date(),
-                sha256=digest.hexdigest(), size_bytes=path.stat().st_size, width_px=info[0], height_px=info[1],
+                sha256=sha256_file(path), size_bytes=path.stat().st_size, width_px=info[0], height_px=info[1],
                 band_count=info[2], dtype=info[3], crs=info[4], resolution_m=info[5],
                 footprint_wkb=shapely.to_wkb(shapely.box(*bounds))))
 
