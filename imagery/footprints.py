@@ -58,7 +58,7 @@ def _require_metric(grid: Grid) -> None:
 
 def extract_footprints(*, rgb_path: str | Path | None = None, height_path: str | Path | None = None,
                        grid: Grid | None = None, params: SegmentParams = SegmentParams(),
-                       tile_px: int = TILE_PX) -> list[ExtractedFootprint]:
+                       tile_px: int = TILE_PX, method: str = "classical") -> list[ExtractedFootprint]:
     """Building outlines from an RGB orthophoto and/or a surface model (DSM or height above ground).
 
     Both rasters are read onto ``grid`` (by default the native grid of the first one given) in tiles
