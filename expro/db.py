@@ -6,8 +6,11 @@ import contextlib
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote
 
 from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from expro import cluster
 from expro.errors import DatabaseError
@@ -28,11 +31,37 @@ class _Binding:
 _binding = _Binding()
 
 
+#: URL schemes taken for PostgreSQL through psycopg2, the driver Expro ships (SQLAlchemy 2.1 maps a bare
+#: ``postgresql://`` to psycopg 3, and knows no ``postgres://``).
+PSYCOPG2_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg2", "postgres+psycopg2"})
+DRIVER = "postgresql+psycopg2"
+
+
+def normalise_url(url: str) -> str:
+    """The SQLAlchemy URL for a libpq-style ``url``: ``postgresql://``, ``postgres://`` → psycopg2.
+
+    Host, port, ``?host=/socket/dir`` (or a percent-encoded socket directory as host) and the other
+    libpq parameters are kept; a password left out is found by libpq (``PGPASSWORD``, ``~/.pgpass``).
+    """
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError:
+        raise DatabaseError("EXPRO_DATABASE_URL 不是有效的数据库地址 / is not a valid database URL, "
+                            "e.g. postgresql://user@host:5432/expro") from None
+    if parsed.drivername not in PSYCOPG2_SCHEMES:
+        raise DatabaseError(f"EXPRO_DATABASE_URL 必须是 PostgreSQL 地址 / must be a PostgreSQL URL "
+                            f"(postgresql://, postgres:// or postgresql+psycopg2://), not {parsed.drivername}://")
+    parsed = parsed.set(drivername=DRIVER)
+    if parsed.host and unquote(parsed.host).startswith("/"):  # libpq's postgresql://%2Frun%2Fpostgresql/db
+        parsed = parsed._replace(host=None).update_query_dict({"host": unquote(parsed.host)})
+    return parsed.render_as_string(hide_password=False)
+
+
 def database_url(settings: Settings | None = None, *, start: bool = False) -> str:
-    """The database URL: ``EXPRO_DATABASE_URL``, or the local cluster (started when ``start``)."""
+    """The database URL: ``EXPRO_DATABASE_URL`` (normalised), or the local cluster (started when ``start``)."""
     settings = settings or get_settings()
     if settings.database_url:
-        return settings.database_url
+        return normalise_url(settings.database_url)
     if start:
         return cluster.up(settings.home, settings.pg_port).url
     info = cluster.cluster_info(settings.home, settings.pg_port)
@@ -43,7 +72,8 @@ def database_url(settings: Settings | None = None, *, start: bool = False) -> st
 
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    """A pooled engine for ``url`` (any form ``normalise_url`` accepts), one per URL."""
+    return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
 def get_engine(settings: Settings | None = None) -> Engine:

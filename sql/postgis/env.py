@@ -14,7 +14,10 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    from expro import db
+
+    url = config.get_main_option("sqlalchemy.url") or db.database_url()
+    engine = create_engine(db.normalise_url(url))
     with engine.begin() as conn:
         context.configure(connection=conn)
         with context.begin_transaction():
