@@ -13,6 +13,8 @@ from sqlalchemy import Connection, text
 from tqdm import tqdm
 
 from supervision import audit
+from supervision.accounts import ROLE_NAMES_ZH
+from supervision.errors import Issue, PackageError
 from supervision.package.validate import ValidatedPackage
 
 #: Child tables of a project, deleted (in this order) when the project is re-imported.
@@ -105,6 +107,40 @@ def _drop_staging(conn: Connection, names: list[str]) -> None:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
 
 
+def staff_conflicts(conn: Connection, pkg: ValidatedPackage) -> list[Issue]:
+    """Staff rows that name an existing account with another role or another ID number.
+
+    An import never changes an account's role, password or identity: such a row is an error of the
+    package (its file, row and column), found before anything is written.
+    """
+    staff = pkg.tables.get("staff")
+    if staff is None or staff.empty:
+        return []
+    rows = conn.execute(text("SELECT username, role, id_number FROM app_user WHERE username = ANY(:u)"),
+                        {"u": list(staff["staff_id"])}).all()
+    accounts = {r.username: r for r in rows}
+    issues = []
+    for pos, (staff_id, role, id_number) in enumerate(zip(staff["staff_id"], staff["role"], staff["id_number"])):
+        account = accounts.get(staff_id)
+        if account is None:
+            continue
+        if role != account.role:
+            issues.append(pkg.issue(
+                "staff", pos, "role",
+                f"{staff_id} is an existing account with role {account.role}; an import cannot change it to {role} "
+                "(an admin changes roles with expro user add)",
+                f"{staff_id} 是已有账号, 角色为{ROLE_NAMES_ZH[account.role]}({account.role}), 导入不能改为"
+                f"{ROLE_NAMES_ZH.get(role, role)}({role}); 角色只能由管理员修改"))
+        given = str(id_number).strip().upper()
+        if given and account.id_number and given != account.id_number.strip().upper():
+            issues.append(pkg.issue(
+                "staff", pos, "id_number",
+                f"{staff_id} is an existing account of another person (another ID number); an import cannot "
+                "change an account's identity",
+                f"{staff_id} 是已有账号, 身份证号不同(另一人); 导入不能更改账号身份"))
+    return issues
+
+
 def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "system",
                  progress: bool | None = None) -> LoadResult:
     """Write ``pkg`` on ``conn`` (the caller owns the transaction); replaces a project of the same code."""
@@ -120,6 +156,9 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
     def done(n: int) -> None:
         bar.update(n)
 
+    conflicts = staff_conflicts(conn, pkg)
+    if conflicts:
+        raise PackageError(conflicts)
     existing = conn.execute(text("SELECT id FROM project WHERE code = :c"), {"c": p.code}).scalar()
     if existing is not None:
         for table in PROJECT_DATA_TABLES:
@@ -253,11 +292,14 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
 
     if "staff" in t:
         staged.append(stage(conn, "staff", t["staff"]))
+        # new accounts have no password (they cannot sign in until an admin sets one); an existing
+        # account keeps its name, role, password and state: only a missing ID number is filled in
+        # (``staff_conflicts`` refused every row that contradicts an existing account)
         conn.execute(text("""
             INSERT INTO app_user (username, name, id_number, role)
             SELECT staff_id, name, NULLIF(id_number, ''), role FROM stg_staff
-            ON CONFLICT (username) DO UPDATE SET name = EXCLUDED.name, id_number = EXCLUDED.id_number,
-                                                 role = EXCLUDED.role"""))
+            ON CONFLICT (username) DO UPDATE SET id_number = EXCLUDED.id_number
+            WHERE app_user.id_number IS NULL AND EXCLUDED.id_number IS NOT NULL"""))
         conn.execute(text("""
             INSERT INTO project_staff (project_id, user_id, supervisor_user_id)
             SELECT :p, u.id, sup.id FROM stg_staff s JOIN app_user u ON u.username = s.staff_id

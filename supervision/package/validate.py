@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tomllib
 from collections.abc import Callable
@@ -70,6 +71,11 @@ class ValidatedPackage:
     orthophotos: list[OrthophotoInfo] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, reader.RawFile] = field(default_factory=dict)   # where each row was (no cells kept)
+
+    def issue(self, base: str, row_pos: int | None, column: str | None, en: str, zh: str) -> Issue:
+        """An issue at positional row ``row_pos`` of file ``base``, named as the user wrote it."""
+        return self.sources[base].issue(row_pos, column, en, zh)
 
     def row_counts(self) -> dict[str, int]:
         """Rows (or features) per file base name."""
@@ -493,6 +499,8 @@ def validate_package(root: Path, *, repair: bool = False,
         raise PackageError(chk.issues)
     chk.out.project = project
     chk.out.tables = tables
+    chk.out.sources = {base: dataclasses.replace(raw, frame=pd.DataFrame(), geometry=None)
+                       for base, raw in chk.raw.items()}
     if "field_photos" in tables:
         photos = tables["field_photos"]
         pts = gpd.GeoSeries(gpd.points_from_xy(photos["lon"], photos["lat"]), crs="OGC:CRS84", index=photos.index)
