@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -21,6 +23,20 @@ from supervision.package.spec import FileSpec
 
 MAX_ZIP_UNCOMPRESSED_BYTES = 200 * 1024**3
 ZIP_MAGIC = b"PK\x03\x04"
+#: An absolute path in a library's message (GDAL, pyogrio, rasterio): shown to users as its last part only.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"/:()]+/)+[^\s'\":()]*")
+
+
+def public_text(message: str, root: Path) -> str:
+    """``message`` with the server paths of package files replaced by their path inside the package.
+
+    Library errors (pyogrio, GDAL, rasterio) name the file they failed on by its absolute path, which for
+    a zipped package is a temporary folder of the server; users see only the package's own names.
+    """
+    out = message.replace("/vsizip/", "")
+    for base in sorted({str(root), str(Path(root).resolve())}, key=len, reverse=True):
+        out = out.replace(base + os.sep, "").replace(base, ".")
+    return _ABSOLUTE_PATH.sub(lambda m: Path(m.group(0)).name or "?", out)
 
 
 @dataclass
@@ -57,20 +73,20 @@ def open_package(path: Path) -> Iterator[Path]:
         yield _package_root(path)
         return
     if not path.exists():
-        raise FileNotFoundError(f"package not found: {path}")
+        raise FileNotFoundError(f"package not found: {path.name}")
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic != ZIP_MAGIC:
-        raise ValueError(f"{path}: not a folder or a zip file")
+        raise ValueError(f"{path.name}: not a folder or a zip file")
     with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory(prefix="expro-pkg-") as tmp:
         total = sum(info.file_size for info in zf.infolist())
         if total > MAX_ZIP_UNCOMPRESSED_BYTES:
-            raise ValueError(f"{path}: uncompressed size {total} bytes exceeds the limit")
+            raise ValueError(f"{path.name}: uncompressed size {total} bytes exceeds the limit")
         root = Path(tmp).resolve()
         for info in zf.infolist():
             target = (root / info.filename).resolve()
             if not str(target).startswith(str(root)):
-                raise ValueError(f"{path}: unsafe path in zip: {info.filename}")
+                raise ValueError(f"{path.name}: unsafe path in zip: {info.filename}")
         zf.extractall(root)
         yield _package_root(root)
 

@@ -220,7 +220,8 @@ class PackageChecker:
                 return self._read_vector(spec, path)
             return self._read_table(spec, path)
         except ValueError as exc:
-            self.issues.append(Issue(path.name, None, None, str(exc), f"无法读取: {exc}", "en"))
+            shown = reader.public_text(str(exc), self.root)
+            self.issues.append(Issue(path.name, None, None, shown, f"无法读取: {shown}", "en"))
             return None
 
     def _read_table(self, spec: FileSpec, path: Path) -> reader.RawFile | None:
@@ -454,8 +455,9 @@ class PackageChecker:
                     res = float(abs(ds.res[0])) if ds.crs.is_projected else float("nan")
                     info = (ds.width, ds.height, ds.count, ds.dtypes[0], ds.crs.to_string(), res)
             except RasterioIOError as exc:
-                self._flag(raw, np.arange(len(table)) == pos, col, f"not a georeferenced GeoTIFF ({exc})",
-                           f"不是带坐标的 GeoTIFF({exc})", pd.Series([rel] * len(table)))
+                shown = reader.public_text(str(exc), self.root)
+                self._flag(raw, np.arange(len(table)) == pos, col, f"not a georeferenced GeoTIFF ({shown})",
+                           f"不是带坐标的 GeoTIFF({shown})", pd.Series([rel] * len(table)))
                 continue
             self.out.orthophotos.append(OrthophotoInfo(
                 file=rel, path=path, phase=row.phase, captured_on=row.captured_on.date(),
