@@ -31,6 +31,8 @@ class ExtractedFootprint:
     geometry: shapely.Polygon
     rectangularity: float
     height_m: float | None
+    confidence: float | None = None  # 0-1: the learnt model's mean roof probability inside the outline
+    source: str = "classical"  # "classical" (round 1's thresholds) or "model:<name>" (imagery.learnt)
 
 
 def native_grid(path: str | Path) -> Grid:
