@@ -37,10 +37,10 @@ def import_package(package: Path, repair: bool, errors_csv: Path | None, progres
     from supervision.package.service import import_package as run_import
 
     started = time.perf_counter()
+    store = get_settings().home / "orthophotos"
     try:
         with db.transaction() as conn:
-            result, pkg = run_import(conn, package, repair=repair, progress=progress,
-                                     store_dir=get_settings().home / "orthophotos")
+            result, pkg = run_import(conn, package, repair=repair, progress=progress, store_dir=store)
     except PackageError as exc:
         if errors_csv:
             write_errors_csv(errors_csv, exc)
@@ -50,8 +50,16 @@ def import_package(package: Path, repair: bool, errors_csv: Path | None, progres
         fail(f"导入失败 / import refused: {exc}", EXIT_BAD_INPUT)
     except ExproError as exc:
         die_on(exc)
+    if result.obsolete_files:               # the rows are gone (committed): now their stored files
+        from supervision.package.service import remove_unreferenced
+
+        with db.transaction() as conn:
+            remove_unreferenced(conn, result.obsolete_files, store)
     for note in pkg.repairs:
         click.echo(f"repaired: {note}")
     verb = "replaced" if result.replaced else "imported"
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.row_counts.items()))
     click.echo(f"{verb} project {result.project_code} in {time.perf_counter() - started:.1f} s: {counts}")
+    if result.kept:
+        click.echo("kept (not brought by the package) / 保留(非本包数据): "
+                   + ", ".join(f"{k} {v}" for k, v in sorted(result.kept.items())))

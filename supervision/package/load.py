@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -17,10 +17,16 @@ from supervision.accounts import ROLE_NAMES_ZH
 from supervision.errors import Issue, PackageError
 from supervision.package.validate import ValidatedPackage
 
-#: Child tables of a project, deleted (in this order) when the project is re-imported.
+#: Child tables of a project that hold only package data, deleted (in this order) when the project is
+#: re-imported. Re-importing replaces what came from a package and keeps the rest (``PACKAGE_ROWS_SQL``).
 PROJECT_DATA_TABLES = ("claim", "payment", "homestead_approval", "assignment", "field_photo", "household",
-                       "building", "footprint", "parcel", "admin_unit", "project_scope", "project_staff",
-                       "registry_extract", "orthophoto")
+                       "building", "parcel", "admin_unit", "project_scope", "project_staff")
+
+#: The package's rows of tables that also hold other data, deleted on re-import: its survey footprints
+#: (imagery footprints measured on flights are kept), its registry extract (extracts loaded with
+#: ``expro registry import --project`` are kept). Orthophotos: see ``reconcile_orthophotos``.
+PACKAGE_ROWS_SQL = ("DELETE FROM footprint WHERE project_id = :p AND source = 'survey'",
+                    "DELETE FROM registry_extract WHERE project_id = :p AND from_package")
 
 #: Tables whose statistics are refreshed at the end of an import; parcel, building and household are
 #: analysed as soon as they are filled, because the later inserts join them (the project registry is
@@ -37,6 +43,10 @@ class LoadResult:
     project_code: str
     replaced: bool
     row_counts: dict[str, int]
+    #: files of catalogue rows this import removed: delete them once the transaction has committed
+    #: (``service.remove_unreferenced``), never before
+    obsolete_files: list[str] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)     # what a re-import kept that the package did not bring
 
 
 def multipolygon_ewkb(values: np.ndarray, srid: int) -> np.ndarray:
@@ -156,13 +166,15 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
     def done(n: int) -> None:
         bar.update(n)
 
-    conflicts = staff_conflicts(conn, pkg)
+    existing = conn.execute(text("SELECT id FROM project WHERE code = :c"), {"c": p.code}).scalar()
+    conflicts = staff_conflicts(conn, pkg) + orthophoto_conflicts(conn, pkg, existing)
     if conflicts:
         raise PackageError(conflicts)
-    existing = conn.execute(text("SELECT id FROM project WHERE code = :c"), {"c": p.code}).scalar()
     if existing is not None:
         for table in PROJECT_DATA_TABLES:
             conn.execute(text(f"DELETE FROM {table} WHERE project_id = :p"), {"p": existing})
+        for sql in PACKAGE_ROWS_SQL:
+            conn.execute(text(sql), {"p": existing})
     project_id = conn.execute(text("""
         INSERT INTO project (code, name, county_code, srid, pre_announcement_date, announcement_date,
                              tolerance, rules, imported_at)
@@ -236,7 +248,8 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
     if "registry" in t:
         reg = t["registry"]
         extract_id = conn.execute(text(
-            "INSERT INTO registry_extract (project_id, source_name, row_count) VALUES (:p, :n, :c) RETURNING id"),
+            "INSERT INTO registry_extract (project_id, source_name, row_count, from_package) "
+            "VALUES (:p, :n, :c, true) RETURNING id"),
             {**params, "n": pkg.files.get("registry", "registry"), "c": len(reg)}).scalar_one()
         frame = reg.assign(extract_id=extract_id)
         for col in ("gender", "household_no", "relation_to_head", "village_code", "split_from_household_no"):
@@ -325,15 +338,7 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
             FROM stg_photo s JOIN household h ON h.project_id = :p AND h.household_no = s.household_no"""), params)
         done(len(photos))
 
-    for o in pkg.orthophotos:
-        conn.execute(text("""
-            INSERT INTO orthophoto (project_id, phase, captured_on, source_path, sha256, size_bytes, width_px,
-                                    height_px, band_count, dtype, crs, resolution_m, footprint, from_package)
-            VALUES (:p, :phase, :cap, :path, :sha, :size, :w, :h, :bands, :dtype, :crs, :res,
-                    ST_Multi(ST_SetSRID(ST_GeomFromWKB(:fp), :srid)), true)"""),
-            {**params, "phase": o.phase, "cap": o.captured_on, "path": str(o.path), "sha": o.sha256,
-             "size": o.size_bytes, "w": o.width_px, "h": o.height_px, "bands": o.band_count, "dtype": o.dtype,
-             "crs": o.crs, "res": o.resolution_m, "fp": o.footprint_wkb, "srid": srid})
+    obsolete = reconcile_orthophotos(conn, project_id, pkg)
     if "orthophotos" in t:
         done(len(t["orthophotos"]))
 
@@ -344,8 +349,79 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
     for table in ANALYZED_TABLES:
         conn.exec_driver_sql(f"ANALYZE {table}")
     counts = pkg.row_counts()
+    kept = kept_counts(conn, project_id) if existing is not None else {}
     audit.append(conn, actor=actor, action="package.import", object_type="project", object_key=p.code,
                  details={"replaced": existing is not None, "row_counts": counts, "files": pkg.files,
-                          "repairs": pkg.repairs})
+                          "repairs": pkg.repairs, "kept": kept})
     bar.close()
-    return LoadResult(project_id=project_id, project_code=p.code, replaced=existing is not None, row_counts=counts)
+    return LoadResult(project_id=project_id, project_code=p.code, replaced=existing is not None, row_counts=counts,
+                      obsolete_files=obsolete, kept=kept)
+
+
+def kept_counts(conn: Connection, project_id: int) -> dict[str, int]:
+    """What the project holds that no package brought: registry extracts, ingested flights, their products."""
+    row = conn.execute(text("""
+        SELECT (SELECT count(*) FROM registry_extract WHERE project_id = :p AND NOT from_package) AS registry_extracts,
+               (SELECT count(*) FROM orthophoto WHERE project_id = :p AND status = 'ingested') AS ingested_flights,
+               (SELECT count(*) FROM footprint WHERE project_id = :p AND source = 'imagery') AS imagery_footprints,
+               (SELECT count(*) FROM change_fraction WHERE project_id = :p) AS change_results"""),
+        {"p": project_id}).mappings().one()
+    return {k: int(v) for k, v in row.items() if v}
+
+
+def orthophoto_conflicts(conn: Connection, pkg: ValidatedPackage, project_id: int | None) -> list[Issue]:
+    """Package flights already ingested into the project as the other phase (an error of that row)."""
+    if project_id is None or not pkg.orthophotos:
+        return []
+    ingested = {r.sha256: r for r in conn.execute(text(
+        "SELECT id, sha256, phase FROM orthophoto WHERE project_id = :p AND status = 'ingested'"),
+        {"p": project_id})}
+    issues = []
+    for pos, o in enumerate(pkg.orthophotos):
+        row = ingested.get(o.sha256)
+        if row is not None and row.phase != o.phase:
+            issues.append(pkg.issue("orthophotos", pos, "phase",
+                                    f"{o.file} is already ingested as the {row.phase} flight (orthophoto {row.id})",
+                                    f"{o.file} 已作为{'征收前' if row.phase == 'baseline' else '征收后'}影像入库"
+                                    f"(影像 {row.id})"))
+    return issues
+
+
+def reconcile_orthophotos(conn: Connection, project_id: int, pkg: ValidatedPackage) -> list[str]:
+    """Catalogue the package's flights, keeping the rows (and ingested COGs, footprints, change) of the same files.
+
+    A flight whose file (SHA-256) is already in the project keeps its row, with the package's capture date;
+    the other flights are added. Rows that only catalogued an earlier package's file (never ingested) and
+    that the package no longer lists are removed; their source paths are returned, for the caller to delete
+    after the commit when nothing references them any more. Ingested flights are always kept.
+    """
+    rows = conn.execute(text("SELECT id, sha256, phase, status FROM orthophoto WHERE project_id = :p "
+                             "ORDER BY (status = 'ingested') DESC, id"), {"p": project_id}).all()
+    by_sha: dict[tuple[str, str], int] = {}
+    for r in rows:
+        by_sha.setdefault((r.sha256, r.phase), r.id)
+    kept: list[int] = []
+    srid = pkg.project.srid
+    for o in pkg.orthophotos:
+        params = {"p": project_id, "phase": o.phase, "cap": o.captured_on, "path": str(o.path), "sha": o.sha256}
+        match = by_sha.get((o.sha256, o.phase))
+        if match is not None and match not in kept:
+            conn.execute(text("""
+                UPDATE orthophoto SET captured_on = :cap, from_package = true,
+                       source_path = CASE WHEN status = 'catalogued' THEN :path ELSE source_path END
+                WHERE id = :id"""), {**params, "id": match})
+            kept.append(match)
+            continue
+        kept.append(conn.execute(text("""
+            INSERT INTO orthophoto (project_id, phase, captured_on, source_path, sha256, size_bytes, width_px,
+                                    height_px, band_count, dtype, crs, resolution_m, footprint, from_package)
+            VALUES (:p, :phase, :cap, :path, :sha, :size, :w, :h, :bands, :dtype, :crs, :res,
+                    ST_Multi(ST_SetSRID(ST_GeomFromWKB(:fp), :srid)), true)
+            RETURNING id"""),
+            {**params, "size": o.size_bytes, "w": o.width_px, "h": o.height_px, "bands": o.band_count,
+             "dtype": o.dtype, "crs": o.crs, "res": o.resolution_m, "fp": o.footprint_wkb, "srid": srid}).scalar_one())
+    removed = conn.execute(text("""
+        DELETE FROM orthophoto WHERE project_id = :p AND from_package AND status = 'catalogued'
+          AND NOT (id = ANY(CAST(:kept AS bigint[])))
+        RETURNING source_path"""), {"p": project_id, "kept": kept}).scalars().all()
+    return list(removed)
