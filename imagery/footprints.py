@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,37 @@ from imagery.readers import Grid, GridReader
 from imagery.segment import SegmentParams, clean_mask, height_building_mask, polygons, rgb_building_mask
 
 TILE_PX = 2048
+METHODS = ("classical", "model")
+
+
+@functools.lru_cache(maxsize=2)
+def segmenter(path: str | None = None):
+    """The learnt roof segmenter (``imagery.cnn.RoofSegmenter``), loaded once per process."""
+    from imagery.cnn import RoofSegmenter
+
+    return RoofSegmenter(path)
+
+
+def _with_heights(found: list[ExtractedFootprint], height_path: str | Path) -> list[ExtractedFootprint]:
+    """``found`` with each outline's median surface height above the ground around it (the 5th percentile of
+    the surface within 40 m; for a height-above-ground raster that is about 0)."""
+    from rasterio.mask import mask as clip
+
+    out = []
+    with rasterio.open(height_path) as src:
+        for f in found:
+            try:
+                ring, _ = clip(src, [f.geometry.buffer(40)], crop=True, filled=False)
+                inner, _ = clip(src, [f.geometry], crop=True, filled=False)
+            except ValueError:  # outside the surface model
+                out.append(f)
+                continue
+            if not inner.count() or not ring.count():
+                out.append(f)
+                continue
+            ground = float(np.percentile(ring.compressed(), 5))
+            out.append(dataclasses.replace(f, height_m=round(float(np.ma.median(inner)) - ground, 2)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -67,10 +100,19 @@ def extract_footprints(*, rgb_path: str | Path | None = None, height_path: str |
     with an overlap wide enough for the background estimate and the largest building; an outline
     belongs to the tile whose core holds its centroid. With RGB only, roofs are regions distinct from
     the local ground colour; with a surface model, they are planar regions above the ground, and RGB
-    (when given) removes vegetation.
+    (when given) removes vegetation. ``method="model"`` segments the RGB with the committed U-Net
+    (``imagery.cnn``) instead, on ``grid``'s CRS at its 0.25 m working resolution; each footprint then carries
+    the model's confidence (a surface model, if given, only adds the median height above ground).
     """
     if rgb_path is None and height_path is None:
         raise ValueError("give an orthophoto, a surface model, or both")
+    if method not in METHODS:
+        raise ValueError(f"unknown footprint method {method!r}; one of {', '.join(METHODS)}")
+    if method == "model":
+        if rgb_path is None:
+            raise ValueError("the learnt model segments an orthophoto: give rgb_path")
+        found = segmenter().extract(rgb_path, grid or native_grid(rgb_path))
+        return _with_heights(found, height_path) if height_path else found
     grid = grid or native_grid(rgb_path or height_path)
     _require_metric(grid)
     res = grid.resolution_m
@@ -121,26 +163,30 @@ def _tile(grid: Grid, read_win: Window, core: Window, rgb_reader: GridReader | N
 
 
 def store_footprints(conn: Connection, ortho: dict, footprints: list[ExtractedFootprint]) -> int:
-    """Replace the imagery footprints of ``ortho`` with ``footprints`` (project CRS); returns the count."""
+    """Replace the imagery footprints of ``ortho`` with ``footprints`` (project CRS), each with its confidence
+    and extractor; returns the count."""
     conn.execute(text("DELETE FROM footprint WHERE orthophoto_id = :o AND source = 'imagery'"), {"o": ortho["id"]})
     rows = [{"p": ortho["project_id"], "phase": ortho["phase"], "fid": f"IMG{ortho['id']}-{i:05d}",
              "h": f.height_m, "o": ortho["id"], "px": ortho["resolution_m"],
-             "g": shapely.to_wkb(f.geometry), "srid": ortho["srid"]} for i, f in enumerate(footprints, 1)]
+             "g": shapely.to_wkb(f.geometry), "srid": ortho["srid"], "c": f.confidence, "x": f.source}
+            for i, f in enumerate(footprints, 1)]
     if rows:
         conn.execute(text("""
             INSERT INTO footprint (project_id, phase, source, footprint_id, height_m, orthophoto_id, pixel_size_m,
-                                   geom)
-            VALUES (:p, :phase, 'imagery', :fid, :h, :o, :px, ST_Multi(ST_SetSRID(ST_GeomFromWKB(:g), :srid)))"""),
+                                   geom, confidence, extractor)
+            VALUES (:p, :phase, 'imagery', :fid, :h, :o, :px, ST_Multi(ST_SetSRID(ST_GeomFromWKB(:g), :srid)),
+                    :c, :x)"""),
             rows)
     return len(rows)
 
 
 def measure_orthophoto(conn: Connection, ortho_id: int, *, dsm_path: str | Path | None = None,
-                       params: SegmentParams = SegmentParams()) -> int:
+                       params: SegmentParams = SegmentParams(), method: str = "classical") -> int:
     """Extract the footprints of an ingested orthophoto (with a surface model if given) and store them."""
     ortho = get_orthophoto(conn, ortho_id, ingested=True)
     grid = orthophoto_grid(ortho)
-    found = extract_footprints(rgb_path=ortho["cog_path"], height_path=dsm_path, grid=grid, params=params)
+    found = extract_footprints(rgb_path=ortho["cog_path"], height_path=dsm_path, grid=grid, params=params,
+                               method=method)
     return store_footprints(conn, ortho, found)
 
 

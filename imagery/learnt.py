@@ -3,8 +3,9 @@
 The image is read onto a grid of ``WORK_RES_M`` pixels (whatever its own resolution), in tiles with an overlap,
 so memory stays bounded on any orthophoto; per pixel, features at several scales in metres; LightGBM gives the
 probability of roof; the probability map is thresholded, cleaned and traced into regularised outlines, each
-with a confidence (its mean probability). The model is trained by ``scripts/train_footprints.py`` (see
-``imagery/models/MODEL_CARD.md``).
+with a confidence (its mean probability). A baseline beside the U-Net of ``imagery.cnn``: trained by
+``scripts/train_footprints.py`` into ``benchmarks/out/footprint_folds/`` (not committed: it generalises far
+worse than the U-Net, see ``benchmarks/footprints/README.md``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from imagery.readers import Grid, GridReader
 from imagery.segment import SegmentParams, polygons
 
 WORK_RES_M = 0.2
-MODEL_PATH = Path(__file__).with_name("models") / "footprints_lgbm.txt"
+_OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "out"
+MODEL_PATH = _OUT / "footprint_folds" / "footprints_all.txt"  # written by scripts/train_footprints.py --final
 SOURCE = "model:" + MODEL_PATH.stem
 TILE_PX = 1024
 CONTEXT_M = 24.0  # the widest feature window reaches this far: the overlap of tiles
@@ -164,8 +166,8 @@ class FootprintModel:
                     continue
                 prob = self.probability(rgb, valid, res)
                 tr = window_transform(read_win, grid.transform)
-                cx0, cy1 = grid.transform * (core.col_off, core.row_off)
-                cx1, cy0 = grid.transform * (core.col_off + core.width, core.row_off + core.height)
+                cx0, cy1 = grid.transform @ (core.col_off, core.row_off)
+                cx1, cy0 = grid.transform @ (core.col_off + core.width, core.row_off + core.height)
                 for poly, rect, conf in outlines(prob, valid, tr, res, self.threshold, params):
                     c = poly.centroid
                     if cx0 <= c.x < cx1 and cy0 < c.y <= cy1:

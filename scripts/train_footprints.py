@@ -7,7 +7,7 @@ never a HELD_OUT style), and every real drone set of ../shared/data/real (OpenSt
 the 0.2 m working grid; per image up to ``--per-image`` roof and as many non-roof pixels, drawn at random away
 from a one-pixel band along each outline (where the labels are ambiguous). ``--folds`` trains one model per real
 set without that set (leave-one-set-out, written to benchmarks/out/footprint_folds/) and scores it on the set it
-never saw; ``--final`` trains on everything and writes imagery/models/footprints_lgbm.{txt,json}.
+never saw; ``--final`` trains on everything and writes benchmarks/out/footprint_folds/footprints_all.{txt,json}.
 """
 
 from __future__ import annotations

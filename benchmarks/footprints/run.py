@@ -1,10 +1,12 @@
 """Footprint extraction scored on real labelled imagery and on held-out rendered styles (issue 10).
 
     nice -n 15 .venv/bin/python benchmarks/footprints/run.py --extractor classical      # round 1
-    nice -n 15 .venv/bin/python benchmarks/footprints/run.py --extractor model          # the learnt segmenter
+    nice -n 15 .venv/bin/python benchmarks/footprints/run.py --extractor model          # the U-Net (imagery.cnn)
+    nice -n 15 .venv/bin/python benchmarks/footprints/run.py --extractor gbm            # pixel-classifier baseline
 
-With ``--extractor model`` each real drone set is scored with the leave-one-set-out model that never saw it
-(``imagery/models/folds/footprints_without_<set>.txt``, written by ``scripts/train_footprints.py --folds``);
+With ``--extractor model`` (or ``gbm``) each real drone set is scored with the leave-one-set-out model that never
+saw it (``benchmarks/out/footprint_folds/unet_without_<set>.onnx``, written by
+``scripts/train_footprints_cnn.py --folds``; ``footprints_without_<set>.txt`` by ``scripts/train_footprints.py``);
 everything else (held-out styles, Atlanta) with the committed model, which saw no held-out style and no Atlanta.
 Alexandria has only a surface model: scored with the height path of ``extract_footprints``.
 One JSON line per data set goes to ``benchmarks/out/footprints_<extractor>.jsonl``; a Markdown table is printed.
@@ -44,11 +46,17 @@ def classical(path: Path) -> list:
 
 
 def model_extractor(model_path: Path | None = None):
-    """The learnt segmenter (the committed model unless ``model_path``)."""
+    """The U-Net (the committed network unless ``model_path``)."""
+    from imagery.cnn import RoofSegmenter
+
+    return RoofSegmenter(model_path).extract
+
+
+def gbm_extractor(model_path: Path | None = None):
+    """The gradient-boosted pixel classifier (imagery.learnt), a baseline."""
     from imagery.learnt import FootprintModel
 
-    model = FootprintModel.load(model_path)
-    return lambda path: model.extract(path)
+    return FootprintModel.load(model_path).extract
 
 
 def alexandria() -> dict:
@@ -82,7 +90,7 @@ def held_out_styles(extract, resolution_m: float, count: int) -> list[dict]:
 def main() -> None:
     """Score one extractor on every set; JSON lines and a Markdown table."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--extractor", choices=["classical", "model"], default="classical")
+    ap.add_argument("--extractor", choices=["classical", "model", "gbm"], default="classical")
     ap.add_argument("--sets", nargs="*", default=list(DRONE_SETS))
     ap.add_argument("--styles", type=int, default=6, help="held-out rendered districts (0: none)")
     ap.add_argument("--resolution", type=float, default=0.15)
@@ -90,16 +98,22 @@ def main() -> None:
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     rows = []
+    folds = ROOT / "benchmarks" / "out" / "footprint_folds"
     if args.extractor == "classical":
         default = classical
-    else:
+    elif args.extractor == "model":
         default = model_extractor()
+    else:
+        gbm = folds / "footprints_all.txt"
+        default = gbm_extractor(gbm) if gbm.exists() else None
     for name in args.sets:
         rgb, labels = drone_paths(name)
         extract = default
-        if args.extractor == "model":
-            fold = ROOT / "imagery" / "models" / "folds" / f"footprints_without_{name}.txt"
-            extract = model_extractor(fold) if fold.exists() else None
+        if args.extractor != "classical":
+            fold = folds / (f"unet_without_{name}.onnx" if args.extractor == "model"
+                            else f"footprints_without_{name}.txt")
+            extract = (model_extractor if args.extractor == "model" else gbm_extractor)(fold) \
+                if fold.exists() else None
             if extract is None:
                 print(f"no leave-one-set-out model for {name}: skipped", file=sys.stderr)
                 continue
@@ -108,6 +122,8 @@ def main() -> None:
         s.update(set=f"drone_{name}", seconds=time.perf_counter() - t0)
         rows.append(s)
         print(json.dumps(s), file=sys.stderr)
+    if default is None:
+        args.no_atlanta, args.styles = True, 0
     if not args.no_atlanta:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
