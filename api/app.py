@@ -10,16 +10,19 @@ from fastapi.staticfiles import StaticFiles
 import expro
 from api import errors
 from api.deps import CurrentUser
+from api.middleware import RefuseUnstorableText, SecurityHeaders
 from api.routes import alerts, auth, health, imagery, pages, projects
 
 WEB_STATIC = Path(__file__).resolve().parent.parent / "web_map" / "static"
 
 
 def create_app() -> FastAPI:
-    """A new application with every router, the error table and the map's static files."""
+    """A new application with every router, the error table, the security middleware and the map's static files."""
     app = FastAPI(title="Expro 征收监督", version=expro.__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
     errors.register(app)
+    app.add_middleware(RefuseUnstorableText)
+    app.add_middleware(SecurityHeaders)        # outermost: the refusals get the headers too
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(user: CurrentUser) -> dict:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
 
-from api.security import COOKIE_NAME, read_token
+from api.security import COOKIE_NAME, TokenClaims, read_token
 from expro import db
 from expro.settings import Settings, get_settings
-from supervision.accounts import User, get_user
+from supervision.accounts import User, get_token_user
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
@@ -36,17 +37,46 @@ class NotAuthenticated(HTTPException):
                          headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_current_user(request: Request, conn: SessionDep, settings: SettingsDep,
-                     bearer: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
-    """The user named by the bearer token (header) or the session cookie of the web pages."""
-    token = bearer or request.cookies.get(COOKIE_NAME)
-    if not token:
+#: Methods for which the session cookie of the web pages is accepted (pages, tiles, GeoJSON). Every other
+#: method needs the bearer token, which a page of another origin cannot make the browser send.
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class AuthSession:
+    """The signed-in user and the claims of the token that signed them in."""
+
+    user: User
+    claims: TokenClaims
+
+
+def user_from_token(conn: Connection, settings: Settings, token: str | None) -> AuthSession | None:
+    """The session a token opens: valid signature, not expired, not revoked, issued after the last password change."""
+    claims = read_token(settings, token) if token else None
+    if claims is None:
+        return None
+    user = get_token_user(conn, claims.user_id, claims.version, claims.token_id)
+    return None if user is None else AuthSession(user, claims)
+
+
+def get_current_session(request: Request, conn: SessionDep, settings: SettingsDep,
+                        bearer: Annotated[str | None, Depends(oauth2_scheme)]) -> AuthSession:
+    """The session of the bearer token (header), or of the pages' cookie on GET and HEAD requests only."""
+    token = bearer
+    if token is None and request.method in COOKIE_METHODS:
+        token = request.cookies.get(COOKIE_NAME)
+    session = user_from_token(conn, settings, token)
+    if session is None:
         raise NotAuthenticated()
-    user_id = read_token(settings, token)
-    user = get_user(conn, user_id) if user_id is not None else None
-    if user is None or not user.active:
-        raise NotAuthenticated()
-    return user
+    return session
+
+
+CurrentSession = Annotated[AuthSession, Depends(get_current_session)]
+
+
+def get_current_user(session: CurrentSession) -> User:
+    """The user named by the bearer token (header) or, on GET and HEAD, by the session cookie of the pages."""
+    return session.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -16,6 +18,7 @@ ROLE_NAMES_ZH = {"field_crew": "征收工作人员", "gis_officer": "GIS专员",
 MIN_PASSWORD_LENGTH = 8
 
 _hasher = PasswordHasher()
+_DUMMY_HASH: str | None = None
 
 
 class AccountError(SupervisionError, ValueError):
@@ -34,8 +37,10 @@ class User:
 
     @property
     def can_see_id_numbers(self) -> bool:
-        """Whether this role may see full ID numbers (others see them masked)."""
-        return self.role in ("supervisor", "inspector", "admin", "field_crew")
+        """Whether this role may see full ID numbers (others see them masked): ``policy.can_see_id_numbers``."""
+        from supervision.policy import can_see_id_numbers
+
+        return can_see_id_numbers(self.role)
 
 
 def hash_password(password: str) -> str:
@@ -45,14 +50,25 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def _dummy_hash() -> str:
+    """An argon2id hash of a random secret, made once, verified when an account has no password."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+    return _DUMMY_HASH
+
+
 def verify_password(stored_hash: str | None, password: str) -> bool:
-    """Whether ``password`` matches ``stored_hash`` (False for accounts without a password)."""
-    if not stored_hash:
-        return False
+    """Whether ``password`` matches ``stored_hash`` (False for accounts without a password).
+
+    Always runs one argon2 verification (against a dummy hash when there is none), so the time taken
+    does not tell whether the account exists or has a password.
+    """
     try:
-        return _hasher.verify(stored_hash, password)
+        matched = _hasher.verify(stored_hash or _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+        matched = False
+    return matched and bool(stored_hash)
 
 
 def upsert_user(conn: Connection, *, username: str, name: str, role: str, password: str | None = None,
@@ -68,18 +84,27 @@ def upsert_user(conn: Connection, *, username: str, name: str, role: str, passwo
         VALUES (:u, :n, :r, :i, :h)
         ON CONFLICT (username) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role,
             id_number = COALESCE(EXCLUDED.id_number, app_user.id_number),
-            password_hash = COALESCE(EXCLUDED.password_hash, app_user.password_hash), active = true
+            password_hash = COALESCE(EXCLUDED.password_hash, app_user.password_hash), active = true,
+            token_version = app_user.token_version + CASE WHEN EXCLUDED.password_hash IS NULL THEN 0 ELSE 1 END
         RETURNING id"""), {"u": username.strip(), "n": name, "r": role, "i": id_number, "h": pw_hash}).scalar_one()
 
 
+def set_password(conn: Connection, username: str, password: str) -> bool:
+    """Set the password of ``username`` and end every session it had (tokens issued before are refused).
+
+    Returns False when there is no such account.
+    """
+    pw_hash = hash_password(password)
+    return conn.execute(text("UPDATE app_user SET password_hash = :h, token_version = token_version + 1 "
+                             "WHERE username = :u RETURNING id"), {"h": pw_hash, "u": username}).scalar() is not None
+
+
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
-    """The active user with these credentials, or None."""
+    """The active user with these credentials, or None; one argon2 verification whatever the account."""
     row = conn.execute(text("SELECT id, username, name, role, active, password_hash FROM app_user "
                             "WHERE username = :u"), {"u": username}).one_or_none()
-    if row is None:
-        _hasher.hash("timing-equaliser")   # same cost whether or not the user exists
-        return None
-    if not row.active or not verify_password(row.password_hash, password):
+    matched = verify_password(row.password_hash if row is not None else None, password)
+    if row is None or not matched or not row.active:
         return None
     return User(row.id, row.username, row.name, row.role, row.active)
 
@@ -89,6 +114,28 @@ def get_user(conn: Connection, user_id: int) -> User | None:
     row = conn.execute(text("SELECT id, username, name, role, active FROM app_user WHERE id = :i"),
                        {"i": user_id}).one_or_none()
     return None if row is None else User(row.id, row.username, row.name, row.role, row.active)
+
+
+def token_version(conn: Connection, user_id: int) -> int:
+    """The version written into new tokens of ``user_id`` (bumped when the password changes)."""
+    return conn.execute(text("SELECT token_version FROM app_user WHERE id = :i"), {"i": user_id}).scalar_one()
+
+
+def get_token_user(conn: Connection, user_id: int, version: int, token_id: str) -> User | None:
+    """The active user a token names, unless the token was revoked or issued before a password change."""
+    row = conn.execute(text("""
+        SELECT id, username, name, role, active FROM app_user u
+        WHERE u.id = :i AND u.active AND u.token_version = :v
+          AND NOT EXISTS (SELECT 1 FROM revoked_token r WHERE r.jti = :j)"""),
+                       {"i": user_id, "v": version, "j": token_id}).one_or_none()
+    return None if row is None else User(row.id, row.username, row.name, row.role, row.active)
+
+
+def revoke_token(conn: Connection, user_id: int, token_id: str, expires_at: dt.datetime) -> None:
+    """Refuse the token ``token_id`` from now on (a logout); expired revocations are purged."""
+    conn.execute(text("DELETE FROM revoked_token WHERE expires_at < now()"))
+    conn.execute(text("INSERT INTO revoked_token (jti, user_id, expires_at) VALUES (:j, :u, :e) "
+                      "ON CONFLICT (jti) DO NOTHING"), {"j": token_id, "u": user_id, "e": expires_at})
 
 
 def mask_id_number(id_number: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 
 from expro.files import sha256_file
-from supervision import audit
+from supervision import audit, uploads
 from supervision.accounts import User
 from supervision.errors import SupervisionError
 
@@ -60,28 +60,24 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in [
 
 STATE_ZH = {"new": "新预警", "assigned": "已分派", "verifying": "核查中", "confirmed": "属实", "unfounded": "不属实",
             "rectified": "已整改", "closed": "已办结"}
-ALLOWED_MEDIA = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"%PDF-": "application/pdf"}
+ATTACHMENT_TYPES = frozenset({uploads.PNG, uploads.JPEG, uploads.PDF})
 MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 
 
 def sniff_media_type(head: bytes) -> str | None:
-    """The media type of an attachment from its first bytes (PNG, JPEG, PDF), or None."""
-    for magic, media in ALLOWED_MEDIA.items():
-        if head.startswith(magic):
-            return media
-    return None
+    """The media type of an attachment from its first bytes (PNG, JPEG, PDF), or None; store_attachment decodes."""
+    media = uploads.sniff_media_type(head)
+    return media if media in ATTACHMENT_TYPES else None
 
 
 def store_attachment(conn: Connection, source: Path, *, file_name: str, store_dir: Path, user: User) -> dict:
-    """Check (by content, size-limited) and keep a file by its SHA-256; returns its descriptor."""
-    size = source.stat().st_size
-    if size > MAX_ATTACHMENT_BYTES:
-        raise AttachmentError(f"{file_name}: attachment larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB")
-    with open(source, "rb") as fh:
-        media = sniff_media_type(fh.read(16))
-    if media is None:
-        raise AttachmentError(f"{file_name}: only PNG, JPEG or PDF files can be attached (checked by content)")
-    sha = sha256_file(source)
+    """Check (by decoding, size- and pixel-limited) and keep a file by its SHA-256; returns its descriptor."""
+    try:
+        checked = uploads.check_file(source, allowed=ATTACHMENT_TYPES, max_bytes=MAX_ATTACHMENT_BYTES,
+                                     file_name=file_name)
+    except uploads.UploadError as exc:
+        raise AttachmentError(str(exc)) from exc
+    sha, media, size = checked.sha256, checked.media_type, checked.size_bytes
     store_dir.mkdir(parents=True, exist_ok=True)
     target = store_dir / sha
     if not target.exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from expro import db
 from expro.errors import ExproError
@@ -18,7 +18,7 @@ def health() -> JSONResponse:
     try:
         with db.transaction() as conn:
             found = db.versions(conn)
-    except (OperationalError, ExproError):
+    except (OperationalError, InterfaceError, ExproError):
         return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok", "postgresql": found["postgresql"],
                          "postgis": found["postgis"], "postgis_full": found["postgis_full"],

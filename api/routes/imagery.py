@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from pathlib import Path, PurePath
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from pydantic import BaseModel
-from python_multipart.multipart import MultipartParser, parse_options_header
+from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Request, Response, status
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, require_roles
+from api.uploads import multipart_body, receive_upload
 from imagery import catalogue
-from imagery.errors import FileTooLargeError
 from imagery.ingest import ingest_orthophoto
 from imagery.tiles import TILE_FORMATS, render_tile
 from supervision import audit
@@ -26,8 +24,11 @@ router = APIRouter(tags=["imagery"])
 
 Uploader = Annotated[User, Depends(require_roles("gis_officer", "admin"))]
 TILE_CACHE_SECONDS = 86400
-_FIELD_MAX_BYTES = 1024
 _FIELDS = ("project", "phase", "captured_on")
+UPLOAD_RESPONSES: dict[int | str, dict] = {
+    403: {"description": "the role may not upload"}, 404: {"description": "unknown project"},
+    413: {"description": "larger than the upload limit"}, 415: {"description": "not multipart/form-data"},
+    422: {"description": "not a usable orthophoto of the project, or a form field missing or malformed"}}
 
 
 class OrthophotoPublic(BaseModel):
@@ -37,7 +38,7 @@ class OrthophotoPublic(BaseModel):
     project: str
     phase: str
     captured_on: dt.date
-    source_path: str
+    source_name: str = Field(description="the file name the flight came with (never a server path)")
     status: str
     from_package: bool
     resolution_m: float
@@ -57,67 +58,10 @@ class OrthophotoPublic(BaseModel):
 
 
 def _public(row: dict) -> dict:
-    out = dict(row)
+    out = {k: v for k, v in row.items() if k not in ("source_path", "cog_path")}
+    out["source_name"] = PurePath(str(row.get("source_path") or "")).name
     out["tiles"] = f"/tiles/{row['id']}/{{z}}/{{x}}/{{y}}.png" if row["status"] == "ingested" else None
     return out
-
-
-class _UploadSink:
-    """Streaming multipart/form-data receiver: the ``file`` part goes to disk, size-limited."""
-
-    def __init__(self, target: Any, limit_bytes: int) -> None:
-        self.target, self.limit_bytes = target, limit_bytes
-        self.fields: dict[str, str] = {}
-        self.filename: str | None = None
-        self.file_bytes = 0
-        self._header_name, self._header_value = b"", b""
-        self._headers: dict[bytes, bytes] = {}
-        self._part: str | None = None
-        self._buffer = bytearray()
-
-    def callbacks(self) -> dict:
-        def on_part_begin() -> None:
-            self._headers, self._part, self._buffer = {}, None, bytearray()
-
-        def on_header_field(data: bytes, start: int, end: int) -> None:
-            self._header_name += data[start:end]
-
-        def on_header_value(data: bytes, start: int, end: int) -> None:
-            self._header_value += data[start:end]
-
-        def on_header_end() -> None:
-            self._headers[self._header_name.strip().lower()] = self._header_value.strip()
-            self._header_name, self._header_value = b"", b""
-
-        def on_headers_finished() -> None:
-            _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-            name = options.get(b"name", b"").decode("utf-8", "replace")
-            if name == "file":
-                if self.filename is not None:
-                    raise HTTPException(422, "send one file per upload")
-                self.filename = Path(options.get(b"filename", b"upload.tif").decode("utf-8", "replace")).name
-            self._part = name
-
-        def on_part_data(data: bytes, start: int, end: int) -> None:
-            if self._part == "file":
-                self.file_bytes += end - start
-                if self.file_bytes > self.limit_bytes:
-                    raise FileTooLargeError(f"the file is larger than the upload limit of "
-                                            f"{self.limit_bytes / 1024**2:.0f} MiB")
-                self.target.write(data[start:end])
-            elif self._part in _FIELDS:
-                self._buffer += data[start:end]
-                if len(self._buffer) > _FIELD_MAX_BYTES:
-                    raise HTTPException(422, f"form field {self._part!r} is too long")
-
-        def on_part_end() -> None:
-            if self._part in _FIELDS:
-                self.fields[self._part] = self._buffer.decode("utf-8", "replace").strip()
-
-        return {"on_part_begin": on_part_begin, "on_header_field": on_header_field,
-                "on_header_value": on_header_value, "on_header_end": on_header_end,
-                "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-                "on_part_end": on_part_end}
 
 
 def _ingest(conn: Connection, user: User, path: Path, *, project_code: str, phase: str, captured_on: dt.date,
@@ -134,55 +78,50 @@ def _ingest(conn: Connection, user: User, path: Path, *, project_code: str, phas
     return _public(row)
 
 
-@router.post("/orthophotos", status_code=status.HTTP_201_CREATED, response_model=OrthophotoPublic)
+@router.post("/orthophotos", status_code=status.HTTP_201_CREATED, response_model=OrthophotoPublic,
+             responses=UPLOAD_RESPONSES,
+             openapi_extra=multipart_body({"project": "project code", "phase": "baseline | after",
+                                           "captured_on": "date of the flight, YYYY-MM-DD"},
+                                          "a GeoTIFF orthophoto and its flight"))
 async def upload_orthophoto(request: Request, conn: SessionDep, user: Uploader, settings: SettingsDep) -> dict:
     """Upload a GeoTIFF (multipart: ``file``, ``project``, ``phase``, ``captured_on``), streamed to disk.
 
     The file is refused with 413 past ``EXPRO_UPLOAD_MAX_BYTES`` and with 422 when it is not a usable
     orthophoto of the project; otherwise it is converted to a COG and catalogued (201).
     """
-    limit = settings.upload_max_bytes
-    content_type, options = parse_options_header(request.headers.get("content-type", ""))
-    if content_type != b"multipart/form-data" or b"boundary" not in options:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send the file as multipart/form-data")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise FileTooLargeError(f"the file is larger than the upload limit of {limit / 1024**2:.0f} MiB")
-    upload_dir = settings.home / "uploads"
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=upload_dir, suffix=".tif", delete=True) as tmp:
-        sink = _UploadSink(tmp, limit)
-        parser = MultipartParser(options[b"boundary"], sink.callbacks())
-        async for chunk in request.stream():
-            parser.write(chunk)
-        parser.finalize()
-        tmp.flush()
-        if sink.filename is None:
-            raise HTTPException(422, "no file part named 'file' in the upload")
-        missing = [f for f in _FIELDS if not sink.fields.get(f)]
+    async with receive_upload(request, limit_bytes=settings.upload_max_bytes, upload_dir=settings.home / "uploads",
+                              fields=_FIELDS, suffix=".tif", default_name="upload.tif") as upload:
+        missing = [f for f in _FIELDS if not upload.fields.get(f)]
         if missing:
             raise HTTPException(422, f"missing form field(s): {', '.join(missing)}")
-        phase = sink.fields["phase"]
+        phase = upload.fields["phase"]
         if phase not in catalogue.PHASES:
             raise HTTPException(422, f"phase must be one of {', '.join(catalogue.PHASES)}")
         try:
-            captured_on = dt.date.fromisoformat(sink.fields["captured_on"])
+            captured_on = dt.date.fromisoformat(upload.fields["captured_on"])
         except ValueError:
             raise HTTPException(422, "captured_on must be a date (YYYY-MM-DD)") from None
-        return await run_in_threadpool(_ingest, conn, user, Path(tmp.name), project_code=sink.fields["project"],
+        return await run_in_threadpool(_ingest, conn, user, upload.path, project_code=upload.fields["project"],
                                        phase=phase, captured_on=captured_on,
-                                       store_dir=settings.home / "orthophotos", source_name=sink.filename)
+                                       store_dir=settings.home / "orthophotos", source_name=upload.filename)
 
 
-@router.get("/orthophotos", response_model=list[OrthophotoPublic])
+@router.get("/orthophotos", response_model=list[OrthophotoPublic], responses={404: {"description": "unknown project"}})
 def list_orthophotos(project: str, conn: SessionDep, user: CurrentUser) -> list[dict]:
     """A project's orthophotos (``?project=CODE``; 404 for an unknown project)."""
     code = get_project(conn, project)["code"]
     return [_public(r) for r in catalogue.list_orthophotos(conn, code)]
 
 
-@router.get("/tiles/{ortho_id}/{z}/{x}/{y}.{fmt}", responses={200: {"content": {"image/png": {}}}})
-def get_tile(ortho_id: int, z: int, x: int, y: int, fmt: Literal["png", "webp"], request: Request,
+OrthoId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+TileIndex = Annotated[int, PathParam(ge=0, le=2**31 - 1)]
+Zoom = Annotated[int, PathParam(ge=0, le=30)]
+
+
+@router.get("/tiles/{ortho_id}/{z}/{x}/{y}.{fmt}", responses={
+    200: {"content": {"image/png": {}, "image/webp": {}}}, 304: {"description": "not modified (ETag)"},
+    404: {"description": "no such orthophoto, or no tile there"}, 409: {"description": "not ingested yet"}})
+def get_tile(ortho_id: OrthoId, z: Zoom, x: TileIndex, y: TileIndex, fmt: Literal["png", "webp"], request: Request,
              conn: SessionDep, user: CurrentUser) -> Response:
     """A 256 px WebMercatorQuad tile of an ingested orthophoto (404 outside it), cacheable per user."""
     cog_path, cog_sha256 = catalogue.tile_source(conn, ortho_id)

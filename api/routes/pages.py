@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 from typing import Annotated
 from urllib.parse import quote
@@ -9,11 +11,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import SessionDep, SettingsDep
-from api.security import COOKIE_NAME, create_token, read_token
+from api.deps import SessionDep, SettingsDep, user_from_token
+from api.routes.auth import open_session
+from api.security import COOKIE_NAME, cookie_is_secure
 from supervision import audit, projects
 from supervision.alerts import alerts_geojson
-from supervision.accounts import ROLE_NAMES_ZH, User, authenticate, get_user
+from supervision.accounts import ROLE_NAMES_ZH, User, revoke_token
 from web_map.project_map import build_project_map
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -24,15 +27,26 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #bbb;padding:4px 10px}
 </head><body>{body}</body></html>"""
 
 
+_STYLE = PAGE.format(title="", body="").split("<style>", 1)[1].split("</style>", 1)[0]
+#: The simple pages' policy: nothing inline but their one stylesheet (by hash), nothing from elsewhere.
+PAGE_CSP = ("default-src 'self'; style-src 'sha256-"
+            + base64.b64encode(hashlib.sha256(_STYLE.encode("utf-8")).digest()).decode("ascii")
+            + "'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+
+
 def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(PAGE.format(title=html.escape(title), body=body), status_code=status_code)
+    return HTMLResponse(PAGE.format(title=html.escape(title), body=body), status_code=status_code,
+                        headers={"Content-Security-Policy": PAGE_CSP})
 
 
 def _cookie_user(request: Request, conn, settings) -> User | None:
-    token = request.cookies.get(COOKIE_NAME)
-    user_id = read_token(settings, token) if token else None
-    user = get_user(conn, user_id) if user_id is not None else None
-    return user if user is not None and user.active else None
+    session = user_from_token(conn, settings, request.cookies.get(COOKIE_NAME))
+    return session.user if session is not None else None
+
+
+def _safe_next(next: str) -> str:
+    """``next`` when it is a path of this site, else the map (no open redirect: //host, /\\host)."""
+    return next if next.startswith("/") and not next.startswith(("//", "/\\")) and "\\" not in next else "/map"
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -42,7 +56,11 @@ def _to_login(request: Request) -> RedirectResponse:
 @router.get("/login")
 def login_form(next: str = "/map", error: str = "") -> HTMLResponse:
     """The sign-in form."""
-    msg = '<p class="err">用户名或密码错误</p>' if error else ""
+    msg = ""
+    if error == "locked":
+        msg = '<p class="err">登录失败次数过多，请稍后再试 / too many failed sign-ins, try again later</p>'
+    elif error:
+        msg = '<p class="err">用户名或密码错误</p>'
     body = (f"<h1>Expro 征收监督系统</h1><h2>登录</h2>{msg}"
             f'<form method="post" action="/login"><input type="hidden" name="next" value="{html.escape(next)}">'
             '<div><label>工号 <input name="username" autocomplete="username" required></label></div>'
@@ -52,25 +70,30 @@ def login_form(next: str = "/map", error: str = "") -> HTMLResponse:
 
 
 @router.post("/login")
-def login_submit(username: Annotated[str, Form()], password: Annotated[str, Form()], conn: SessionDep,
-                 settings: SettingsDep, next: Annotated[str, Form()] = "/map") -> Response:
-    """Check the credentials and set the session cookie."""
-    user = authenticate(conn, username, password)
-    target = next if next.startswith("/") and not next.startswith("//") else "/map"
-    if user is None:
-        return RedirectResponse(f"/login?error=1&next={quote(target)}", status_code=303)
-    audit.append(conn, actor=user.username, action="auth.login", object_type="user", object_key=user.username)
+def login_submit(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
+                 conn: SessionDep, settings: SettingsDep, next: Annotated[str, Form()] = "/map") -> Response:
+    """Check the credentials (throttled like ``/auth/token``) and set the session cookie."""
+    target = _safe_next(next)
+    result, token = open_session(conn, settings, request, username, password)
+    if token is None:
+        error = "locked" if result.locked else "1"
+        return RedirectResponse(f"/login?error={error}&next={quote(target)}", status_code=303)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE_NAME, create_token(settings, user.id, user.role), httponly=True, samesite="lax",
-                        max_age=settings.token_minutes * 60)
+    response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="lax", secure=cookie_is_secure(request),
+                        max_age=settings.token_minutes * 60, path="/")
     return response
 
 
 @router.get("/logout")
-def logout() -> RedirectResponse:
-    """Drop the session cookie."""
+def logout(request: Request, conn: SessionDep, settings: SettingsDep) -> RedirectResponse:
+    """End the session: its token is revoked (refused from now on, also as a bearer) and the cookie dropped."""
+    session = user_from_token(conn, settings, request.cookies.get(COOKIE_NAME))
+    if session is not None:
+        revoke_token(conn, session.user.id, session.claims.token_id, session.claims.expires_at)
+        audit.append(conn, actor=session.user.username, action="auth.logout", object_type="user",
+                     object_key=session.user.username)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE_NAME)
+    response.delete_cookie(COOKIE_NAME, path="/", secure=cookie_is_secure(request), httponly=True, samesite="lax")
     return response
 
 

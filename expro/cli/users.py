@@ -7,7 +7,8 @@ from sqlalchemy import text
 
 from expro import db
 from expro.cli.options import EXIT_BAD_INPUT, fail
-from supervision.accounts import ROLES, AccountError, hash_password, upsert_user
+from supervision import sign_in
+from supervision.accounts import ROLES, AccountError, set_password, upsert_user
 
 
 @click.group()
@@ -35,17 +36,17 @@ def user_add(username: str, name: str, role: str, id_number: str | None, passwor
 @click.argument("username")
 @click.password_option(help="New password (asked for when omitted).")
 def user_passwd(username: str, password: str) -> None:
-    """Set the password of USERNAME."""
+    """Set the password of USERNAME: every session it had ends, and a sign-in lock is lifted."""
     try:
-        pw_hash = hash_password(password)
+        with db.transaction() as conn:
+            found = set_password(conn, username, password)
+            if found:
+                sign_in.reset(conn, username)
     except AccountError as exc:
         fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
-    with db.transaction() as conn:
-        found = conn.execute(text("UPDATE app_user SET password_hash = :h WHERE username = :u RETURNING id"),
-                             {"h": pw_hash, "u": username}).scalar()
-    if found is None:
+    if not found:
         fail(f"no user {username!r}", EXIT_BAD_INPUT)
-    click.echo(f"password of {username} changed")
+    click.echo(f"password of {username} changed; its earlier sessions are signed out")
 
 
 @user.command("list")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ from supervision.package.service import import_package
 from tests.api.conftest import PASSWORD, token
 from tests.common import package_tables, write_package
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGP4DwABAQEAWk1v8QAAAABJRU5ErkJggg==")
 
 
 def _project_with_mismatches(conn, tmp_path):
@@ -51,7 +52,7 @@ def test_alert_loop_through_the_api(conn, client, tmp_path):
     sha = up.json()["sha256"]
     fake = client.post("/attachments", files={"file": ("fake.png", io.BytesIO(b"not an image"), "image/png")},
                        headers=crew)
-    assert fake.status_code == 400 and "content" in fake.json()["detail"]
+    assert fake.status_code == 422 and "content" in fake.json()["detail"]
     res = step(crew, action="confirm", opinion="登记金额多算800元", acted_on="2025-08-01", attachments=[sha])
     assert res.json()["state"] == "confirmed"
     assert step(crew, action="close", opinion="x").status_code == 403                 # close is for inspectors

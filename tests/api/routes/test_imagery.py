@@ -58,7 +58,7 @@ def test_upload_list_and_tiles(imagery_client, tmp_path):
     res = _upload(client, gis, _geotiff(tmp_path / "flight.tif"))
     assert res.status_code == 201, res.text
     body = res.json()
-    assert body["status"] == "ingested" and body["source_path"] == "flight.tif" and body["project"] == "T-001"
+    assert body["status"] == "ingested" and body["source_name"] == "flight.tif" and body["project"] == "T-001"
     assert body["tiles"] == f"/tiles/{body['id']}/{{z}}/{{x}}/{{y}}.png"
     assert body["footprint"]["type"] == "MultiPolygon" and body["footprint_area_m2"] == pytest.approx(60 * 40, rel=1e-3)
     cogs = list((tmp_path / "home" / "orthophotos").rglob("*.tif"))
@@ -67,6 +67,7 @@ def test_upload_list_and_tiles(imagery_client, tmp_path):
     inspector = token(client, "S003")
     listed = client.get("/orthophotos", params={"project": "T-001"}, headers=inspector)
     assert listed.status_code == 200 and [o["id"] for o in listed.json()] == [body["id"]]
+    assert str(tmp_path) not in listed.text and "source_path" not in listed.json()[0]   # no server paths
     assert client.get("/orthophotos", params={"project": "NOPE"}, headers=inspector).status_code == 404
 
     lon, lat = Transformer.from_crs(4550, 4326, always_xy=True).transform(X0 + 10, Y0 + 20)
