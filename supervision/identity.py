@@ -10,14 +10,34 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from zoneinfo import ZoneInfo
 
+import numpy as np
+import pandas as pd
 from stdnum.cn import ric
 
 MIDDLE_DOTS = "・•‧∙･·"
 _DOTS = str.maketrans({c: "·" for c in MIDDLE_DOTS})
 _SPACE = re.compile(r"\s+")
-_DIGITS17 = re.compile(r"^[0-9]{17}[0-9Xx]$")
-_DIGITS15 = re.compile(r"^[0-9]{15}$")
+
+#: The rules every GB 11643 check follows (here, in ``id_problems`` and in the SQL ``expro_id_problem``;
+#: ``tests/data/gb11643_vectors.csv`` holds them to it). The value is checked as stored, nothing stripped
+#: or normalised: the checks compare it with the registry, so a full-width or padded number is refused.
+#: Problems in order: ``length`` (empty, or not 18 characters: 15-digit pre-1999 numbers included) after
+#: ``characters`` (any character outside 0-9Xx, or X/x before the last place), ``birth_date`` (not a real
+#: date from EARLIEST_BIRTH to the reference date, by default today in China), ``check_char`` (ISO 7064
+#: MOD 11-2). The county code is not checked (DOMAIN.md §10).
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
+CHINA = ZoneInfo("Asia/Shanghai")
+_ID_CHARS = re.compile(r"[0-9Xx]*")
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9Xx]")
+_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
+_CHECK_BYTES = np.frombuffer(b"10X98765432", dtype=np.uint8)
+
+
+def china_today() -> dt.date:
+    """Today's date in China, the reference date of the birth-date rule."""
+    return dt.datetime.now(CHINA).date()
 
 
 def check_char(first17: str) -> str:
@@ -27,21 +47,57 @@ def check_char(first17: str) -> str:
 
 def id_problem(id_number: str, *, today: dt.date | None = None) -> str | None:
     """Why ``id_number`` fails GB 11643 (``length``, ``characters``, ``birth_date``, ``check_char``) or None."""
-    value = id_number.strip()
-    if len(value) not in (15, 18):
+    if not id_number:
         return "length"
-    if not (_DIGITS17.match(value) if len(value) == 18 else _DIGITS15.match(value)):
+    if not _ID_CHARS.fullmatch(id_number):
         return "characters"
-    birth = value[6:14] if len(value) == 18 else "19" + value[6:12]
+    if len(id_number) != 18:
+        return "length"
+    if not _ID_SHAPE.fullmatch(id_number):
+        return "characters"
     try:
-        born = dt.datetime.strptime(birth, "%Y%m%d").date()
+        born = dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
     except ValueError:
         return "birth_date"
-    if born < dt.date(1880, 1, 1) or born > (today or dt.date.today()):
+    if not EARLIEST_BIRTH <= born <= (today or china_today()):
         return "birth_date"
-    if len(value) == 18 and check_char(value[:17]) != value[17].upper():
+    if check_char(id_number[:17]) != id_number[17].upper():
         return "check_char"
     return None
+
+
+def id_problems(ids: pd.Series, today: pd.Timestamp | dt.date | None = None) -> pd.Series:
+    """``id_problem`` of every ID at once (NumPy on the 18-character ASCII ones; missing values: ``length``)."""
+    on = np.datetime64(pd.Timestamp(today).date() if today is not None else china_today(), "D")
+    s = ids.astype(object).where(ids.map(lambda v: isinstance(v, str)), "")
+    n = s.str.len().to_numpy(dtype=np.int64)
+    fixed = (n == 18) & s.str.isascii().to_numpy(dtype=bool)
+    b = np.zeros((len(s), 18), dtype=np.uint8)           # the characters of the 18-character ASCII IDs as bytes
+    if fixed.any():
+        b[fixed] = np.frombuffer(s[fixed].to_numpy(dtype="S18").tobytes(), dtype=np.uint8).reshape(-1, 18)
+    digit = (b >= 48) & (b <= 57)
+    b17 = np.where(b[:, 17] == ord("x"), ord("X"), b[:, 17])
+    bad_chars = np.zeros(len(s), dtype=bool)
+    bad_chars[fixed] = ~(digit[fixed, :17].all(axis=1) & (digit[fixed, 17] | (b17[fixed] == ord("X"))))
+    others = ~fixed & (n > 0)                            # other lengths or non-ASCII: few, matched one by one
+    if others.any():
+        bad_chars[others] = ~s[others].str.fullmatch(_ID_CHARS.pattern).to_numpy(dtype=bool)
+    well = fixed & ~bad_chars
+    d = b.astype(np.int64) - 48
+    year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
+    month = d[:, 10] * 10 + d[:, 11]
+    day = d[:, 12] * 10 + d[:, 13]
+    valid_month = (month >= 1) & (month <= 12)
+    first = ((year - 1970) * 12 + np.where(valid_month, month - 1, 0)).astype("datetime64[M]")
+    days_in_month = ((first + 1).astype("datetime64[D]") - first.astype("datetime64[D]")).astype(np.int64)
+    born = first.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
+    good_date = valid_month & (day >= 1) & (day <= days_in_month)
+    bad_birth = well & ~(good_date & (born >= np.datetime64(EARLIEST_BIRTH, "D")) & (born <= on))
+    expected = _CHECK_BYTES[(d[:, :17] @ _WEIGHTS) % 11]
+    bad_check = well & ~bad_birth & (expected != b17)
+    out = np.select([n == 0, bad_chars, n != 18, bad_birth, bad_check],
+                    ["length", "characters", "length", "birth_date", "check_char"], default="")
+    return pd.Series(np.where(out == "", None, out.astype(object)), index=ids.index, dtype=object)
 
 
 def near_candidates(id_number: str) -> list[str]:
