@@ -17,51 +17,15 @@ from tqdm import tqdm
 
 from expro.files import sha256_file
 from supervision.errors import Issue, PackageError
+from supervision.identity import id_problems
 from supervision.package import reader
 from supervision.package.load import copy_csv, csv_buffer
 from supervision.package.spec import FILES
 from supervision.package.validate import PackageChecker
 
 SPEC = FILES["registry"]
-WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
-CHECK_BYTES = np.frombuffer(b"10X98765432", dtype=np.uint8)
 DB_COLUMNS = ["id_number", "name", "gender", "birth_date", "household_no", "relation_to_head", "village_code",
               "status", "status_date", "moved_in_on", "split_from_household_no", "split_on"]
-
-
-def id_problems(ids: pd.Series, today: pd.Timestamp | None = None) -> pd.Series:
-    """Vectorised GB 11643 check: ``length``, ``characters``, ``birth_date``, ``check_char`` or None per ID."""
-    today = today or pd.Timestamp.today().normalize()
-    s = ids.str.strip().str.upper()
-    n = s.str.len().fillna(0).to_numpy(dtype=np.int64)
-    out = np.full(len(s), None, dtype=object)
-    sized = (n == 15) | (n == 18)
-    out[~sized] = "length"
-    ascii_ = sized & s.str.isascii().fillna(False).to_numpy(dtype=bool)
-    b = np.zeros((len(s), 18), dtype=np.uint8)           # the characters as bytes (0 past the end)
-    if ascii_.any():
-        b[ascii_] = np.frombuffer(s[ascii_].to_numpy(dtype="S18").tobytes(), dtype=np.uint8).reshape(-1, 18)
-    digit = (b >= 48) & (b <= 57)
-    d = b.astype(np.int64) - 48
-    is18 = ascii_ & (n == 18) & digit[:, :17].all(axis=1) & (digit[:, 17] | (b[:, 17] == ord("X")))
-    is15 = ascii_ & (n == 15) & digit[:, :15].all(axis=1)
-    out[sized & ~(is18 | is15)] = "characters"
-    ok = is18 | is15
-    year = np.where(is18, d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9], 1900 + d[:, 6] * 10 + d[:, 7])
-    month = np.where(is18, d[:, 10] * 10 + d[:, 11], d[:, 8] * 10 + d[:, 9])
-    day = np.where(is18, d[:, 12] * 10 + d[:, 13], d[:, 10] * 10 + d[:, 11])
-    valid_month = (month >= 1) & (month <= 12)
-    first = ((year - 1970) * 12 + np.where(valid_month, month - 1, 0)).astype("datetime64[M]")
-    days_in_month = ((first + 1).astype("datetime64[D]") - first.astype("datetime64[D]")).astype(np.int64)
-    born = first.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
-    good_date = valid_month & (day >= 1) & (day <= days_in_month)
-    bad_birth = ok & ~(good_date & (born >= np.datetime64("1880-01-01"))
-                       & (born <= np.datetime64(today.date(), "D")))
-    out[bad_birth] = "birth_date"
-    check = is18 & ~bad_birth
-    expected = CHECK_BYTES[(d[:, :17] @ WEIGHTS) % 11]
-    out[check & (expected != b[:, 17])] = "check_char"
-    return pd.Series(out, index=ids.index, dtype=object)
 
 
 @dataclass
