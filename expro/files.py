@@ -1,15 +1,5 @@
-"""Small file helpers shared by the packages."""
+"""Kept for callers of ``expro.files``: the helpers live in ``gis_core.files``, below every package."""
 
-from __future__ import annotations
+from gis_core.files import sha256_file
 
-import hashlib
-from pathlib import Path
-
-
-def sha256_file(path: str | Path, chunk: int = 8 << 20) -> str:
-    """SHA-256 hex digest of a file, read in chunks (hashlib releases the GIL on large blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["sha256_file"]

@@ -16,7 +16,7 @@ from affine import Affine
 from rasterio.enums import ColorInterp
 from rasterio.features import shapes
 
-from expro.files import sha256_file
+from gis_core.files import sha256_file
 from imagery.errors import CogWriteError
 from imagery.readers import SourceReader
 

@@ -13,7 +13,7 @@ from pyproj import CRS, Transformer
 from sqlalchemy import Connection
 
 from imagery.catalogue import PHASES, ProjectFrame, check_overlap, find_by_source, project_frame, write_ingested
-from expro.files import sha256_file
+from gis_core.files import sha256_file
 from imagery.cog import CogResult, cogify
 from imagery.errors import DuplicateOrthophotoError, NoOverlapError, ResolutionError
 from imagery.readers import SourceInfo, SourceReader

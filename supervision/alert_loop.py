@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
-from expro.files import sha256_file
+from gis_core.files import sha256_file
 from supervision import audit, uploads
 from supervision.accounts import User
 from supervision.errors import SupervisionError

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 from tqdm import tqdm
 
-from expro.files import sha256_file
+from gis_core.files import sha256_file
 from supervision.errors import Issue, PackageError
 from supervision.identity import id_problems
 from supervision.package import reader

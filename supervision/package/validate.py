@@ -16,7 +16,7 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError
 
-from expro.files import sha256_file
+from gis_core.files import sha256_file
 from supervision.errors import Issue, PackageError
 from supervision.package import reader
 from supervision.package.spec import FILES, REFERENCES, Column, FileSpec
