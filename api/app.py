@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,7 +14,7 @@ from api.deps import CurrentUser
 from api.middleware import RefuseUnstorableText, SecurityHeaders
 from api.routes import alerts, auth, health, imagery, pages, projects
 
-WEB_STATIC = Path(__file__).resolve().parent.parent / "web_map" / "static"
+WEB_STATIC = Path(str(files("web_map") / "static"))  # package data of web_map (setup.py), in a wheel too
 
 
 def create_app() -> FastAPI:

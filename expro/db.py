@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -16,7 +17,14 @@ from expro import cluster
 from expro.errors import DatabaseError
 from expro.settings import Settings, get_settings
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql" / "postgis"
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: package ``expro.migrations`` (``sql/postgis`` in the clone, a copy in a wheel)."""
+    found = Path(str(files("expro.migrations")))
+    if not (found / "env.py").is_file():
+        raise DatabaseError(f"the migrations are missing from this installation ({found}); reinstall Expro")
+    return found
+
 
 class _Binding:
     """A connection that commands and requests use instead of opening their own.
@@ -110,7 +118,7 @@ def migrate(conn: Connection) -> None:
 
     conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, "heads")
 
@@ -133,5 +141,5 @@ def expected_heads() -> list[str]:
     from alembic.script import ScriptDirectory
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     return sorted(ScriptDirectory.from_config(cfg).get_heads())

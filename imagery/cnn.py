@@ -98,15 +98,18 @@ class RoofSegmenter:
         return prob[0], prob[1]
 
     def extract(self, path: str | Path, grid: Grid | None = None, tile_px: int = TILE_PX,
-                params: SegmentParams = PARAMS) -> list:
-        """Regularised footprints of the orthophoto at ``path``, measured on ``grid``'s CRS at 0.25 m."""
+                params: SegmentParams = PARAMS, max_tiles: int | None = None) -> list:
+        """Regularised footprints of the orthophoto at ``path``, measured on ``grid``'s CRS at 0.25 m
+        (``max_tiles``: stop after that many tiles, for benchmarks)."""
         from imagery.footprints import ExtractedFootprint
 
         grid = work_grid(path) if grid is None else Grid.from_bounds(_bounds(grid), WORK_RES_M, grid.crs)
         res = grid.resolution_m
         found = []
         with GridReader(path, grid, resampling=Resampling.average) as reader:
-            for read_win, core in grid.tiles(tile_px, OVERLAP_PX):
+            for n, (read_win, core) in enumerate(grid.tiles(tile_px, OVERLAP_PX)):
+                if max_tiles is not None and n >= max_tiles:
+                    break
                 rgb, valid = read_window(reader, read_win)
                 if not valid.any():
                     continue
