@@ -25,7 +25,8 @@ from gis_core.tolerance import Tolerance
 STOREY_HEIGHT_M = 3.0
 
 
-def covered(outlines: np.ndarray, footprints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def covered(outlines: np.ndarray, footprints: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Per outline: covered area (m²), perimeter of the covered part (m), footprint count, and pair indices.
 
     Returns ``(area_m2, perimeter_m, count, (outline_idx, footprint_idx))`` where the pairs list

@@ -169,6 +169,7 @@ def compare(baseline_path: str | Path, after_path: str | Path, grid: Grid,
         # per subject, coverage-weighted: observed = covered valid pixels, changed = covered changed pixels
         per_subject = {}
         for t, (keys, geoms) in subjects.items():
+            assert map_path is not None            # a temporary one is made above whenever there are subjects
             stats = zonal_stats(map_path, geoms, grid.crs, ops=("count", "sum"))
             per_subject[t] = (keys, np.nan_to_num(stats["count"]), np.nan_to_num(stats["sum"]))
     return ChangeSummary(grid, observed, changed_total, gains.tolist(), offsets.tolist(), per_subject)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -21,6 +22,9 @@ from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
+
+if TYPE_CHECKING:
+    from rio_tiler.io import Reader
 
 from imagery.errors import (CorruptGeoTIFFError, NoGeoreferenceError, NotGeoTIFFError, TileOutsideBoundsError,
                             UnsupportedBandsError, UnsupportedDtypeError)
@@ -211,14 +215,14 @@ class SourceReader:
 
 #: PNG tiles with zlib level 1: encoding a 256 px RGBA tile takes ~5 ms instead of ~16 ms at the
 #: default level 6, for tiles ~25 % larger (browsers cache them by ETag; WEBP is there for small tiles).
-PNG_OPTIONS = {"ZLEVEL": 1}
+PNG_OPTIONS: dict[str, Any] = {"ZLEVEL": 1}
 
 _open_readers = threading.local()
 #: Open rio-tiler readers kept per worker thread (a GDAL dataset must not be shared between threads).
 READERS_PER_THREAD = 16
 
 
-def _cached_reader(path: Path):
+def _cached_reader(path: Path) -> Reader:
     """An open rio-tiler Reader of ``path`` for this thread (COG names carry their SHA-256: a path
     never changes content, but the modification time is part of the key all the same)."""
     from rio_tiler.io import Reader
@@ -255,7 +259,7 @@ class OrthoTileReader:
     def __init__(self, cog_path: str | Path, tilesize: int = 256) -> None:
         self.cog_path = Path(cog_path)
         self.tilesize = tilesize
-        self._reader = None
+        self._reader: Reader | None = None
 
     def __enter__(self) -> OrthoTileReader:
         self._reader = _cached_reader(self.cog_path)
@@ -274,6 +278,8 @@ class OrthoTileReader:
         """The tile image (PNG or WEBP, with transparency outside the valid pixels)."""
         from rio_tiler.errors import TileOutsideBounds
 
+        if self._reader is None:
+            raise RuntimeError("OrthoTileReader.tile called outside its with block")
         _, maxzoom = self.zoom_range
         # nearest down to the native resolution (the overviews are already averaged), bilinear only
         # beyond it, where a pixel spans several screen pixels
@@ -347,25 +353,30 @@ class GridReader:
         if self._src is not None:
             self._src.close()
 
+    def _opened(self) -> tuple[rasterio.DatasetReader, rasterio.DatasetReader | WarpedVRT]:
+        if self._src is None or self._view is None:
+            raise RuntimeError("GridReader used outside its with block")
+        return self._src, self._view
+
     @property
     def count(self) -> int:
         """Number of bands."""
-        return self._view.count
+        return self._opened()[1].count
 
     @property
     def nodata(self) -> float | None:
         """The source's nodata value."""
-        return self._src.nodata
+        return self._opened()[0].nodata
 
     def read(self, window: Window, indexes: list[int] | None = None) -> np.ndarray:
         """The bands of ``window`` (bands 1-3 unless ``indexes``)."""
-        return self._view.read(indexes or [1, 2, 3], window=window)
+        return self._opened()[1].read(indexes or [1, 2, 3], window=window)
 
     def read_float(self, window: Window, band: int = 1) -> np.ndarray:
         """One band as float32 with nodata and invalid pixels as NaN."""
-        data = self._view.read(band, window=window, masked=True)
+        data = self._opened()[1].read(band, window=window, masked=True)
         return np.ma.filled(data.astype(np.float32), np.nan)
 
     def valid(self, window: Window) -> np.ndarray:
         """Boolean mask of valid pixels (alpha, mask or nodata of the source; False outside it)."""
-        return self._view.dataset_mask(window=window) > 0
+        return self._opened()[1].dataset_mask(window=window) > 0

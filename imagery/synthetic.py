@@ -91,7 +91,8 @@ class _Layer:
 
     def burn(self, r0: int, h: int, w: int, dtype: Any = np.int32) -> np.ndarray:
         """Rasterise geometries touching rows [r0, r0+h) (pixel-centre rule; later geometries win)."""
-        idx = np.sort(self.tree.query(shapely.box(0, r0, w, r0 + h))) if self.tree is not None else []
+        idx = (np.sort(self.tree.query(shapely.box(0, r0, w, r0 + h))) if self.tree is not None
+               else np.empty(0, dtype=np.intp))
         if len(idx) == 0:
             return np.zeros((h, w), dtype)
         shapes = zip(self.geoms[idx], self.values[idx].tolist())

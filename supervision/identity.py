@@ -97,7 +97,9 @@ def id_problems(ids: pd.Series, today: pd.Timestamp | dt.date | None = None) -> 
     bad_check = well & ~bad_birth & (expected != b17)
     out = np.select([n == 0, bad_chars, n != 18, bad_birth, bad_check],
                     ["length", "characters", "length", "birth_date", "check_char"], default="")
-    return pd.Series(np.where(out == "", None, out.astype(object)), index=ids.index, dtype=object)
+    result = out.astype(object)
+    result[out == ""] = None
+    return pd.Series(result, index=ids.index, dtype=object)
 
 
 def near_candidates(id_number: str) -> list[str]:

@@ -139,7 +139,7 @@ def import_registry(conn: Connection, path: Path, *, project_id: int | None = No
                 break
             typed = checker.cells(raw)
             problems = id_problems(typed["id_number"])
-            for pos in np.flatnonzero(problems.notna().to_numpy()):
+            for pos in np.flatnonzero(problems.notna().to_numpy()).tolist():
                 value = typed["id_number"].iloc[pos]
                 issues.append(raw.issue(int(pos), "id_number", f"invalid ID number ({problems.iloc[pos]}): {value!r}",
                                         f"身份证号无效({problems.iloc[pos]}): {value!r}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -15,13 +16,13 @@ EXIT_BAD_INPUT = 2
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``message`` to stderr and exit with ``code``."""
     click.echo(message, err=True)
     sys.exit(code)
 
 
-def die_on(exc: ExproError) -> None:
+def die_on(exc: ExproError) -> NoReturn:
     """Report an expected error (no traceback) and exit 1."""
     fail(f"错误 / error: {exc}")
 

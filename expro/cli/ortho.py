@@ -127,6 +127,6 @@ def change(baseline_id: int, after_id: int, map_path: Path | None, png_path: Pat
         s = changed_fraction_summary(summary, kind)
         click.echo(f"  {kind}s: {s['observed']} of {s['subjects']} observed, {s['changed']} changed on more than "
                    f"half their area")
-    if png_path:
+    if png_path and map_path:            # --png without --map was refused above
         quicklook(cogs[0], cogs[1], map_path, png_path)
         click.echo(f"quicklook written to {png_path}")
