@@ -1,4 +1,5 @@
-"""Alerts: one per (rule, subject), upserted by the models, exported in DATA_FORMATS.md §3."""
+"""Alerts: one per (rule, subject), upserted by the models; every query of them (lists, detail, inbox, map,
+export, statistics) lives here, scoped and masked by ``supervision.policy`` for the user who asks."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import json
 from pathlib import Path
 
 from sqlalchemy import Connection, text
+
+from supervision import policy
+from supervision.accounts import User
+from supervision.errors import SupervisionError
 
 EXPORT_COLUMNS = ("rule_code", "severity", "project_code", "subject_type", "subject_key", "message", "evidence")
 
@@ -49,14 +54,18 @@ def record_hits(conn: Connection, project_id: int, rule_code: str, subject_type:
     return int(hits)
 
 
-def export_rows(conn: Connection, project_code: str, *, include_not_firing: bool = False) -> list[dict]:
-    """The project's alerts as §3 rows (firing ones unless asked), ordered by rule and subject."""
+def export_rows(conn: Connection, project_code: str, *, include_not_firing: bool = False,
+                user: User | None = None) -> list[dict]:
+    """The project's alerts as §3 rows (firing ones unless asked), ordered by rule and subject; with ``user``,
+    only those they may see, masked as the policy says (without: the database owner's full export)."""
+    cond, params = _scope(user)
     rows = conn.execute(text(f"""
         SELECT a.rule_code, a.severity, p.code AS project_code, a.subject_type, a.subject_key, a.message, a.evidence
         FROM alert a JOIN project p ON p.id = a.project_id
-        WHERE p.code = :c {'' if include_not_firing else 'AND a.firing'}
-        ORDER BY a.rule_code, a.subject_key"""), {"c": project_code}).mappings().all()
-    return [dict(r) for r in rows]
+        WHERE p.code = :c {'' if include_not_firing else 'AND a.firing'} AND {cond}
+        ORDER BY a.rule_code, a.subject_key"""), {**params, "c": project_code}).mappings().all()
+    out = [dict(r) for r in rows]
+    return out if user is None else policy.mask_alerts(out, user)
 
 
 def write_export(rows: list[dict], path: Path, fmt: str) -> None:
@@ -72,42 +81,89 @@ def write_export(rows: list[dict], path: Path, fmt: str) -> None:
                              r["message"], json.dumps(r["evidence"], ensure_ascii=False, sort_keys=True)])
 
 
-#: Which severities reach which role (clause 5.5.3: prompt the operator, alarm the management, report to
-#: the discipline inspectors).
-INBOX_SEVERITIES = {"field_crew": ("prompt",), "supervisor": ("internal", "report"), "inspector": ("report",),
-                    "admin": ("prompt", "internal", "report"), "gis_officer": ()}
 
 
-def inbox(conn: Connection, project_code: str, user) -> list[dict]:
-    """The open alerts routed to ``user``: field crew get the prompts on their assigned households (and
-    whatever is assigned to them), supervisors the internal alarms and reports, inspectors the reports."""
-    severities = list(INBOX_SEVERITIES.get(user.role, ()))
-    crew = user.role == "field_crew"
+class AlertNotFoundError(SupervisionError, LookupError):
+    """No alert has this id (or the user may not see it)."""
+
+
+_LIST_COLUMNS = """a.id, a.rule_code, a.severity, a.subject_type, a.subject_key, a.message, a.state, a.verdict,
+    a.firing, u.username AS assignee"""
+
+
+def _scope(user: User | None) -> tuple[str, dict]:
+    """The policy's visibility condition for ``user`` (None: the database owner at the command line sees all)."""
+    return ("true", {}) if user is None else policy.alert_visible_sql(user, "a")
+
+
+def _without_evidence(rows: list[dict], user: User | None) -> list[dict]:
+    """Masked rows without the evidence the masking needed (lists do not carry it)."""
+    masked = rows if user is None else policy.mask_alerts(rows, user)
+    return [{k: v for k, v in r.items() if k != "evidence"} for r in masked]
+
+
+def list_alerts(conn: Connection, project_code: str, user: User | None, *, state: str | None = None,
+                rule: str | None = None, limit: int | None = 500) -> list[dict]:
+    """The project's alerts that ``user`` may see (optionally in one state, of one rule), masked; None: all."""
+    cond, params = _scope(user)
+    rows = conn.execute(text(f"""
+        SELECT {_LIST_COLUMNS}, a.evidence
+        FROM alert a JOIN project p ON p.id = a.project_id LEFT JOIN app_user u ON u.id = a.assignee_user_id
+        WHERE p.code = :c AND (CAST(:s AS text) IS NULL OR a.state = :s) AND (CAST(:r AS text) IS NULL OR a.rule_code = :r)
+          AND {cond}
+        ORDER BY a.rule_code, a.subject_key LIMIT :lim"""),
+        {**params, "c": project_code, "s": state, "r": rule, "lim": limit}).mappings().all()
+    return _without_evidence([dict(r) for r in rows], user)
+
+
+def get_alert(conn: Connection, alert_id: int, user: User) -> dict:
+    """One alert with its evidence and history, as ``user`` may see it (AlertNotFoundError otherwise)."""
+    cond, params = policy.alert_visible_sql(user, "a")
+    row = conn.execute(text(f"""
+        SELECT a.id, p.code AS project_code, a.rule_code, a.severity, a.subject_type, a.subject_key, a.message,
+               a.evidence, a.state, a.verdict, a.firing, u.username AS assignee, a.amount_recovered_yuan,
+               a.first_seen_at, a.last_seen_at
+        FROM alert a JOIN project p ON p.id = a.project_id LEFT JOIN app_user u ON u.id = a.assignee_user_id
+        WHERE a.id = :i AND {cond}"""), {**params, "i": alert_id}).mappings().one_or_none()
+    if row is None:
+        raise AlertNotFoundError(f"预警 {alert_id} 不存在或无权查看 / no alert {alert_id}")
+    alert = dict(row)
+    alert["history"] = history(conn, alert_id)
+    return policy.mask_alert(alert, user)
+
+
+def history(conn: Connection, alert_id: int) -> list[dict]:
+    """Every step taken on the alert, oldest first (unmasked: callers go through :func:`get_alert`)."""
     rows = conn.execute(text("""
-        SELECT a.id, a.rule_code, a.severity, a.subject_type, a.subject_key, a.message, a.state, a.firing
-        FROM alert a JOIN project p ON p.id = a.project_id
-        WHERE p.code = :c AND a.state NOT IN ('closed') AND (a.firing OR a.state <> 'new')
-          AND (
-            (a.severity = ANY(:sev) AND (:crew = false OR EXISTS (
-                SELECT 1 FROM alert_household ah JOIN assignment s ON s.household_id = ah.household_id
-                WHERE ah.alert_id = a.id AND s.user_id = :uid)))
-            OR a.assignee_user_id = :uid)
-        ORDER BY CASE a.severity WHEN 'report' THEN 0 WHEN 'internal' THEN 1 ELSE 2 END, a.rule_code, a.subject_key"""),
-        {"c": project_code, "sev": severities, "crew": crew, "uid": user.id}).mappings().all()
+        SELECT e.from_state, e.to_state, u.username, u.name, e.opinion, e.acted_on, e.attachments, e.created_at
+        FROM alert_event e LEFT JOIN app_user u ON u.id = e.user_id WHERE e.alert_id = :i ORDER BY e.id"""),
+                        {"i": alert_id}).mappings().all()
     return [dict(r) for r in rows]
 
 
-def alerts_geojson(conn: Connection, project_id: int, user) -> dict:
-    """Firing or open alerts as WGS84 points (building, parcel or photo location; else the household's parcels),
-    for the map; a field crew member gets only the prompts of their assigned households."""
-    crew = user.role == "field_crew"
-    row = conn.execute(text("""
+def inbox(conn: Connection, project_code: str, user: User) -> list[dict]:
+    """The open alerts routed to ``user``: of those they may see, the severities of their role's inbox
+    (prompt → the field crew of the household, internal → supervisors, report → inspectors) and whatever is
+    assigned to them; masked."""
+    cond, params = policy.alert_visible_sql(user, "a")
+    rows = conn.execute(text(f"""
+        SELECT a.id, a.rule_code, a.severity, a.subject_type, a.subject_key, a.message, a.state, a.firing, a.evidence
+        FROM alert a JOIN project p ON p.id = a.project_id
+        WHERE p.code = :c AND a.state NOT IN ('closed') AND (a.firing OR a.state <> 'new') AND {cond}
+          AND (a.severity = ANY(:sev) OR a.assignee_user_id = :uid)
+        ORDER BY CASE a.severity WHEN 'report' THEN 0 WHEN 'internal' THEN 1 ELSE 2 END, a.rule_code, a.subject_key"""),
+        {**params, "c": project_code, "sev": policy.inbox_severities(user), "uid": user.id}).mappings().all()
+    return _without_evidence([dict(r) for r in rows], user)
+
+
+def alerts_geojson(conn: Connection, project_id: int, user: User) -> dict:
+    """The firing or open alerts ``user`` may see as WGS84 points (building, parcel or photo location; else the
+    household's parcels), for the map; masked."""
+    cond, params = policy.alert_visible_sql(user, "a")
+    rows = conn.execute(text(f"""
         WITH a AS (
             SELECT a.* FROM alert a
-            WHERE a.project_id = :p AND (a.firing OR a.state NOT IN ('new', 'closed'))
-              AND (:crew = false OR (a.severity = 'prompt' AND EXISTS (
-                  SELECT 1 FROM alert_household ah JOIN assignment s ON s.household_id = ah.household_id
-                  WHERE ah.alert_id = a.id AND s.user_id = :uid)))),
+            WHERE a.project_id = :p AND (a.firing OR a.state NOT IN ('new', 'closed')) AND {cond}),
         located AS (
             SELECT a.id, COALESCE(
                 (SELECT ST_PointOnSurface(b.geom) FROM building b WHERE a.subject_type = 'building'
@@ -122,11 +178,38 @@ def alerts_geojson(conn: Connection, project_id: int, user) -> dict:
                                  AND pa.land_class = 'homestead'
                    WHERE ah.alert_id = a.id)) AS geom
             FROM a)
-        SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(json_build_object(
-            'type', 'Feature', 'geometry', ST_AsGeoJSON(ST_Transform(l.geom, 4326), 7)::json,
-            'properties', json_build_object('id', a.id, 'rule_code', a.rule_code, 'severity', a.severity,
-                                            'subject_key', a.subject_key, 'message', a.message, 'state', a.state))
-            ORDER BY a.id), '[]'::json))
-        FROM a JOIN located l ON l.id = a.id WHERE l.geom IS NOT NULL"""),
-        {"p": project_id, "crew": crew, "uid": user.id}).scalar_one()
-    return row
+        SELECT a.id, a.rule_code, a.severity, a.subject_type, a.subject_key, a.message, a.state, a.evidence,
+               ST_AsGeoJSON(ST_Transform(l.geom, 4326), 7)::json AS geometry
+        FROM a JOIN located l ON l.id = a.id WHERE l.geom IS NOT NULL ORDER BY a.id"""),
+        {**params, "p": project_id}).mappings().all()
+    features = []
+    for r in policy.mask_alerts([dict(r) for r in rows], user):
+        props = {k: r[k] for k in ("id", "rule_code", "severity", "subject_key", "message", "state")}
+        features.append({"type": "Feature", "geometry": r["geometry"], "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def statistics(conn: Connection, project_code: str) -> list[dict]:
+    """Per rule: alerts by state, confirmed, unfounded, hit rate = confirmed ÷ (confirmed + unfounded), recovered."""
+    rows = conn.execute(text("""
+        SELECT a.rule_code, count(*) AS alerts, count(*) FILTER (WHERE a.firing) AS firing,
+               count(*) FILTER (WHERE a.verdict = 'confirmed') AS confirmed,
+               count(*) FILTER (WHERE a.verdict = 'unfounded') AS unfounded,
+               sum(a.amount_recovered_yuan) AS recovered_yuan
+        FROM alert a JOIN project p ON p.id = a.project_id
+        WHERE p.code = :c GROUP BY a.rule_code ORDER BY a.rule_code"""),
+                        {"c": project_code}).mappings().all()
+    states = conn.execute(text("""
+        SELECT a.rule_code, a.state, count(*) AS n FROM alert a JOIN project p ON p.id = a.project_id
+        WHERE p.code = :c GROUP BY a.rule_code, a.state"""), {"c": project_code}).all()
+    by_rule: dict[str, dict[str, int]] = {}
+    for r in states:
+        by_rule.setdefault(r.rule_code, {})[r.state] = r.n
+    out = []
+    for r in rows:
+        decided = r["confirmed"] + r["unfounded"]
+        out.append({"rule_code": r["rule_code"], "alerts": r["alerts"], "firing": r["firing"],
+                    "by_state": by_rule.get(r["rule_code"], {}), "confirmed": r["confirmed"],
+                    "unfounded": r["unfounded"], "hit_rate": (r["confirmed"] / decided) if decided else None,
+                    "recovered_yuan": r["recovered_yuan"]})
+    return out

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, text
 
 from supervision.accounts import User
 from supervision.errors import ProjectNotFoundError
+from supervision.policy import household_no_visible_sql
 
 #: Parcel status shown on the map, derived from claims and payments of the parcel's household.
 PARCEL_STATUS_ZH = {"paid": "已补偿", "claimed": "已登记未补偿", "unclaimed": "未登记"}
@@ -36,11 +37,9 @@ def get_project(conn: Connection, code: str) -> dict:
 
 
 def parcels_geojson(conn: Connection, project_id: int, user: User) -> dict:
-    """The project's parcels (WGS84 GeoJSON for display) with their status; a field crew sees only assigned ones."""
-    restrict = ""
-    if user.role == "field_crew":
-        restrict = ("AND pa.household_no IN (SELECT h.household_no FROM household h JOIN assignment a "
-                    "ON a.household_id = h.id WHERE h.project_id = :p AND a.user_id = :uid)")
+    """The project's parcels (WGS84 GeoJSON for display) with their status, of the households ``user`` may see
+    (``policy.household_no_visible_sql``: a field crew member sees only assigned ones)."""
+    visible, params = household_no_visible_sql(user, "pa.project_id", "pa.household_no")
     row = conn.execute(text(f"""
         WITH paid AS (SELECT DISTINCT household_no FROM payment WHERE project_id = :p),
              claimed AS (SELECT DISTINCT parcel_code FROM claim WHERE project_id = :p)
@@ -56,7 +55,7 @@ def parcels_geojson(conn: Connection, project_id: int, user: User) -> dict:
         FROM parcel pa
         LEFT JOIN paid ON paid.household_no = pa.household_no
         LEFT JOIN claimed ON claimed.parcel_code = pa.parcel_code
-        WHERE pa.project_id = :p {restrict}"""), {"p": project_id, "uid": user.id}).scalar_one()
+        WHERE pa.project_id = :p AND {visible}"""), {**params, "p": project_id}).scalar_one()
     return row if isinstance(row, dict) else json.loads(row)
 
 

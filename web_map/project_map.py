@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import html
-
 import folium
 from branca.element import MacroElement
 
 from supervision.alert_loop import STATE_ZH
 from supervision.projects import PARCEL_STATUS_ZH
+from web_map.security import add_nonce, text
 
 STATUS_COLOURS = {"paid": "#2e7d32", "claimed": "#f9a825", "unclaimed": "#9e9e9e"}
 LAND_CLASS_ZH = {"homestead": "宅基地", "farmland": "耕地", "collective_construction": "集体建设用地",
@@ -60,23 +59,26 @@ PHASE_ZH = {"baseline": "征收前影像", "after": "征收后影像"}
 
 
 def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: dict | None = None, *,
-                      orthophotos: list[dict] | None = None, static_prefix: str = STATIC_PREFIX) -> str:
+                      orthophotos: list[dict] | None = None, static_prefix: str = STATIC_PREFIX,
+                      nonce: str | None = None) -> str:
     """The HTML page of one project's map: scope outline and parcels coloured by status, Chinese labels.
 
     ``orthophotos`` (ingested flights: id, phase, captured_on, max_zoom) become tile layers served by
-    ``/tiles``; the newest baseline flight is shown at first, the others can be switched on.
+    ``/tiles``; the newest baseline flight is shown at first, the others can be switched on. Every value
+    from the data is escaped (``web_map.security.text``); with ``nonce`` every ``<script>`` carries it, for
+    the page's Content-Security-Policy.
     """
     features = parcels.get("features", [])
     m = folium.Map(location=[41.75, 123.45], zoom_start=15, tiles=None, control_scale=True,
                    prefer_canvas=True)
     _local_leaflet(m, static_prefix)
     m.get_root().header.add_child(folium.Element(
-        f"<title>{project['name']} · 征收监督地图</title><meta charset='utf-8'>"))
+        f"<title>{text(project['name'])} · 征收监督地图</title><meta charset='utf-8'>"))
     m.get_root().html.add_child(folium.Element(
         f'<div id="title" style="position:fixed;top:12px;left:60px;z-index:1000;background:white;'
         f'padding:6px 12px;border:1px solid #999;border-radius:4px;font:16px sans-serif">'
-        f'<b>{project["name"]}</b>（{project["code"]}）· 预公告（冻结）日期 {project["pre_announcement_date"]}'
-        f' · 宗地 {len(features)} 宗</div>'))
+        f'<b>{text(project["name"])}</b>（{text(project["code"])}）· 预公告（冻结）日期 '
+        f'{text(project["pre_announcement_date"])} · 宗地 {len(features)} 宗</div>'))
     flights = orthophotos or []
     newest = {phase: next((o["id"] for o in flights if o["phase"] == phase), None) for phase in PHASE_ZH}
     side_by_side = newest["baseline"] is not None and newest["after"] is not None
@@ -84,7 +86,7 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
     for o in flights:
         layers[o["id"]] = folium.TileLayer(
             tiles=f"/tiles/{o['id']}/{{z}}/{{x}}/{{y}}.png", attr=f"Expro 正射影像 {o['id']}",
-            name=f"{PHASE_ZH.get(o['phase'], o['phase'])} {o['captured_on']}", overlay=True,
+            name=text(f"{PHASE_ZH.get(o['phase'], o['phase'])} {o['captured_on']}"), overlay=True,
             show=o["id"] == newest["baseline"] or (side_by_side and o["id"] == newest["after"]),
             max_zoom=23, max_native_zoom=o.get("max_zoom") or 21, min_zoom=0,
         ).add_to(m)
@@ -94,10 +96,12 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
         folium.GeoJson(scope, name="征收范围",
                        style_function=lambda _: {"color": "#c62828", "weight": 3, "fill": False,
                                                  "dashArray": "6 4"}).add_to(m)
-    for feature in features:
+    for feature in features:   # the tooltip puts these into innerHTML: escaped text only
         props = feature["properties"]
-        props["status_zh"] = PARCEL_STATUS_ZH.get(props["status"], props["status"])
-        props["land_class_zh"] = LAND_CLASS_ZH.get(props["land_class"], props["land_class"])
+        props["status_zh"] = text(PARCEL_STATUS_ZH.get(props["status"], props["status"]))
+        props["land_class_zh"] = text(LAND_CLASS_ZH.get(props["land_class"], props["land_class"]))
+        for key in ("parcel_code", "household_no"):
+            props[key] = text(props.get(key))
     fill_opacity = 0.3 if orthophotos else 0.55   # let the flight show through the parcels
     if features:
         folium.GeoJson(
@@ -115,11 +119,11 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
             p = f["properties"]
             lon, lat = f["geometry"]["coordinates"]
             colour = SEVERITY_COLOURS.get(p["severity"], "#555")
-            popup = (f"<b>{html.escape(p['rule_code'])}</b>（{SEVERITY_ZH.get(p['severity'], p['severity'])}）<br>"
-                     f"{html.escape(p['message'])}<br>状态：{html.escape(STATE_ZH.get(p['state'], p['state']))}"
-                     f" · 预警编号 {p['id']}")
+            popup = (f"<b>{text(p['rule_code'])}</b>（{text(SEVERITY_ZH.get(p['severity'], p['severity']))}）<br>"
+                     f"{text(p['message'])}<br>状态：{text(STATE_ZH.get(p['state'], p['state']))}"
+                     f" · 预警编号 {text(p['id'])}")
             folium.CircleMarker([lat, lon], radius=7, color="#fff", weight=2, fill=True, fill_color=colour,
-                                fill_opacity=0.95, tooltip=p["rule_code"],
+                                fill_opacity=0.95, tooltip=text(p["rule_code"]),
                                 popup=folium.Popup(popup, max_width=360)).add_to(layer)
         layer.add_to(m)
     if has_alerts or orthophotos:
@@ -128,7 +132,8 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
     if bounds:
         m.fit_bounds(bounds)
     m.get_root().html.add_child(folium.Element(_legend_html()))
-    return m.get_root().render()
+    page = m.get_root().render()
+    return page if nonce is None else add_nonce(page, nonce)
 
 
 def _bounds(scope: dict | None, features: list[dict]) -> list[list[float]] | None:

@@ -18,6 +18,7 @@ from supervision import audit, projects
 from supervision.alerts import alerts_geojson
 from supervision.accounts import ROLE_NAMES_ZH, User, revoke_token
 from web_map.project_map import build_project_map
+from web_map.security import content_security_policy, new_nonce
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -123,21 +124,24 @@ def map_index(request: Request, conn: SessionDep, settings: SettingsDep) -> Resp
                    for p in items) or '<tr><td colspan="4">暂无项目</td></tr>'
     body = (f"<p>{html.escape(user.name)}（{ROLE_NAMES_ZH[user.role]}） · <a href='/logout'>退出</a></p>"
             f"<h1>征收项目</h1><table><tr><th>项目编号</th><th>名称</th><th>户数</th><th>宗地数</th></tr>{rows}</table>")
-    return _page("征收项目 · Expro", body)
+    page = _page("征收项目 · Expro", body)
+    page.headers["Content-Security-Policy"] = content_security_policy()
+    return page
 
 
 @router.get("/map/{code}")
 def project_map(code: str, request: Request, conn: SessionDep, settings: SettingsDep) -> Response:
-    """The project map: scope, parcels coloured by status."""
+    """The project map: scope, parcels coloured by status, the alerts the user may see (``supervision.policy``),
+    every value escaped, scripts limited to this server and the response's nonce."""
     user = _cookie_user(request, conn, settings)
     if user is None:
         return _to_login(request)
     project = projects.get_project(conn, code)
-    alerts = alerts_geojson(conn, project["id"], user) if user.role != "gis_officer" else None
+    nonce = new_nonce()
     page = build_project_map(project, projects.parcels_geojson(conn, project["id"], user),
-                             projects.scope_geojson(conn, project["id"]), alerts,
-                             orthophotos=_map_orthophotos(conn, project["id"]))
-    return HTMLResponse(page)
+                             projects.scope_geojson(conn, project["id"]), alerts_geojson(conn, project["id"], user),
+                             orthophotos=_map_orthophotos(conn, project["id"]), nonce=nonce)
+    return HTMLResponse(page, headers={"Content-Security-Policy": content_security_policy(nonce)})
 
 
 def _map_orthophotos(conn, project_id: int) -> list[dict]:

@@ -36,13 +36,34 @@ def alerts() -> None:
     """Alerts raised by the supervision models."""
 
 
+user_option = click.option("--user", "username", default=None,
+                           help="See the alerts as this staff member (工号): their visibility and masking. "
+                                "Without it, the database owner's full view.")
+
+
+def _cli_user(conn, username: str | None):
+    """The active account ``username`` (exit 2 when there is none), or None without ``--user``."""
+    from sqlalchemy import text
+
+    from supervision.accounts import get_user
+
+    if username is None:
+        return None
+    uid = conn.execute(text("SELECT id FROM app_user WHERE username = :u AND active"), {"u": username}).scalar()
+    if uid is None:
+        fail(f"错误 / error: 无此在岗人员 / no active user {username!r}", EXIT_BAD_INPUT)
+    return get_user(conn, uid)
+
+
 @alerts.command("export")
 @project_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--all", "include_all", is_flag=True, help="Include alerts whose rule no longer fires.")
+@user_option
 @overwrite_option
-def alerts_export(project_code: str, fmt: str, output: Path, include_all: bool, overwrite: bool) -> None:
+def alerts_export(project_code: str, fmt: str, output: Path, include_all: bool, username: str | None,
+                  overwrite: bool) -> None:
     """Write the project's alerts (DATA_FORMATS.md §3) to OUTPUT."""
     from supervision.alerts import export_rows, write_export
     from supervision.projects import get_project
@@ -52,7 +73,8 @@ def alerts_export(project_code: str, fmt: str, output: Path, include_all: bool, 
     try:
         with db.transaction() as conn:
             get_project(conn, project_code)
-            rows = export_rows(conn, project_code, include_not_firing=include_all)
+            user = _cli_user(conn, username)
+            rows = export_rows(conn, project_code, include_not_firing=include_all, user=user)
     except ProjectNotFoundError as exc:
         fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
     write_export(rows, output, fmt)
@@ -78,19 +100,22 @@ def rules_list() -> None:
 @project_option
 @click.option("--state", default=None, help="Only alerts in this state.")
 @click.option("--rule", default=None, help="Only alerts of this rule code.")
-def alerts_list(project_code: str, state: str | None, rule: str | None) -> None:
+@user_option
+def alerts_list(project_code: str, state: str | None, rule: str | None, username: str | None) -> None:
     """List the project's alerts: id, rule, severity, state, subject, message."""
-    from sqlalchemy import text
+    from supervision import alerts as queries
+    from supervision.projects import get_project
 
-    with db.transaction() as conn:
-        rows = conn.execute(text("""
-            SELECT a.id, a.rule_code, a.severity, a.state, a.firing, a.subject_key, a.message
-            FROM alert a JOIN project p ON p.id = a.project_id
-            WHERE p.code = :c AND (CAST(:s AS text) IS NULL OR a.state = :s) AND (CAST(:r AS text) IS NULL OR a.rule_code = :r)
-            ORDER BY a.rule_code, a.subject_key"""), {"c": project_code, "s": state, "r": rule}).all()
+    try:
+        with db.transaction() as conn:
+            get_project(conn, project_code)
+            user = _cli_user(conn, username)
+            rows = queries.list_alerts(conn, project_code, user, state=state, rule=rule, limit=None)
+    except ProjectNotFoundError as exc:
+        fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
     for r in rows:
-        click.echo(f"{r.id}\t{r.rule_code}\t{r.severity}\t{r.state}{'' if r.firing else ' (no longer firing)'}\t"
-                   f"{r.subject_key}\t{r.message}")
+        click.echo(f"{r['id']}\t{r['rule_code']}\t{r['severity']}\t{r['state']}"
+                   f"{'' if r['firing'] else ' (no longer firing)'}\t{r['subject_key']}\t{r['message']}")
 
 
 @alerts.command("act")
@@ -106,20 +131,13 @@ def alerts_list(project_code: str, state: str | None, rule: str | None) -> None:
               help="PNG, JPEG or PDF to attach (repeatable).")
 def alerts_act(alert_id: int, action: str, username: str, opinion: str, acted_on, assignee: str | None,
                amount: str | None, files: tuple[Path, ...]) -> None:
-    """Take one step of the closing loop on ALERT_ID as USER."""
-    from sqlalchemy import text
-
+    """Take one step of the closing loop on ALERT_ID as USER (the same policy as the API decides)."""
     from expro.settings import get_settings
     from supervision import alert_loop
-    from supervision.accounts import get_user
 
     try:
         with db.transaction() as conn:
-            uid = conn.execute(text("SELECT id FROM app_user WHERE username = :u AND active"),
-                               {"u": username}).scalar()
-            if uid is None:
-                fail(f"no active user {username!r}", EXIT_BAD_INPUT)
-            user = get_user(conn, uid)
+            user = _cli_user(conn, username)
             attachments = [alert_loop.store_attachment(conn, f, file_name=f.name,
                                                        store_dir=get_settings().home / "attachments", user=user)
                            for f in files]
@@ -135,10 +153,10 @@ def alerts_act(alert_id: int, action: str, username: str, opinion: str, acted_on
 @project_option
 def alerts_stats(project_code: str) -> None:
     """Per rule: alerts by state, confirmed, unfounded, hit rate (查实率), amounts recovered."""
-    from supervision import alert_loop
+    from supervision.alerts import statistics
 
     with db.transaction() as conn:
-        rows = alert_loop.statistics(conn, project_code)
+        rows = statistics(conn, project_code)
     click.echo("rule_code\talerts\tfiring\tconfirmed\tunfounded\thit_rate\trecovered_yuan\tby_state")
     for r in rows:
         rate = "" if r["hit_rate"] is None else f"{r['hit_rate']:.1%}"
