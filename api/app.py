@@ -17,6 +17,35 @@ from api.routes import alerts, auth, health, imagery, pages, projects
 WEB_STATIC = Path(str(files("web_map") / "static"))  # package data of web_map (setup.py), in a wheel too
 
 
+#: Answers every route may give besides its own: the database is down (503).
+DATABASE_RESPONSES: dict[int | str, dict] = {503: {"description": "database unavailable, try again later"}}
+#: ... and, for the routes that need a signed-in user, no or a revoked token (401) or a role that may not (403).
+SIGNED_IN_RESPONSES: dict[int | str, dict] = {
+    401: {"description": "not signed in (no token, expired, revoked, or a cookie on a state-changing request)"},
+    403: {"description": "the role may not do this"}, **DATABASE_RESPONSES}
+#: The project (or alert) named in the path or the query does not exist or is not visible to the user.
+NOT_FOUND: dict[int | str, dict] = {404: {"description": "unknown project, or no such alert visible to this user"}}
+#: Every operation with a request body: FastAPI answers 400 when the body cannot be parsed at all.
+MALFORMED_BODY = {"description": "the request body cannot be parsed"}
+
+
+def _document_malformed_bodies(app: FastAPI) -> None:
+    """Declare the 400 of unparsable bodies on every operation that takes one (the OpenAPI is built once)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    if isinstance(operation, dict) and "requestBody" in operation:
+                        operation.setdefault("responses", {}).setdefault("400", MALFORMED_BODY)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app() -> FastAPI:
     """A new application with every router, the error table, the security middleware and the map's static files."""
     app = FastAPI(title="Expro 征收监督", version=expro.__version__, docs_url=None, redoc_url=None,
@@ -31,10 +60,11 @@ def create_app() -> FastAPI:
         return app.openapi()
 
     app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(projects.router)
-    app.include_router(alerts.router)
+    app.include_router(auth.router, responses=DATABASE_RESPONSES)
+    app.include_router(projects.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
+    app.include_router(alerts.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
     app.include_router(pages.router)
-    app.include_router(imagery.router)
+    app.include_router(imagery.router, responses=SIGNED_IN_RESPONSES)
+    _document_malformed_bodies(app)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app

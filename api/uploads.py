@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request, status
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from supervision.uploads import UploadTooLargeError
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 FIELD_MAX_BYTES = 1024
 #: Multipart overhead allowed on top of the file's cap when the declared Content-Length is checked.
@@ -67,7 +70,7 @@ class _Sink:
         self._part: str | None = None
         self._buffer = bytearray()
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         def on_part_begin() -> None:
             self._headers, self._part, self._buffer = {}, None, bytearray()
 

@@ -64,6 +64,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     Always runs one argon2 verification (against a dummy hash when there is none), so the time taken
     does not tell whether the account exists or has a password.
     """
+    matched: bool
     try:
         matched = _hasher.verify(stored_hash or _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -12,7 +12,7 @@ from expro.errors import ExproError
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"description": "the database is unreachable"}})
 def health() -> JSONResponse:
     """Whether the API can reach PostGIS, with the PostgreSQL and PostGIS versions."""
     try:
