@@ -31,7 +31,7 @@ EARLIEST_BIRTH = dt.date(1900, 1, 1)
 CHINA = ZoneInfo("Asia/Shanghai")
 _ID_CHARS = re.compile(r"[0-9Xx]*")
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9Xx]")
-_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
+_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int32)
 _CHECK_BYTES = np.frombuffer(b"10X98765432", dtype=np.uint8)
 
 
@@ -69,9 +69,9 @@ def id_problem(id_number: str, *, today: dt.date | None = None) -> str | None:
 def id_problems(ids: pd.Series, today: pd.Timestamp | dt.date | None = None) -> pd.Series:
     """``id_problem`` of every ID at once (NumPy on the 18-character ASCII ones; missing values: ``length``)."""
     on = np.datetime64(pd.Timestamp(today).date() if today is not None else china_today(), "D")
-    s = ids.astype(object).where(ids.map(lambda v: isinstance(v, str)), "")
-    n = s.str.len().to_numpy(dtype=np.int64)
-    fixed = (n == 18) & s.str.isascii().to_numpy(dtype=bool)
+    s = ids.astype(object).fillna("")
+    n = s.str.len().fillna(0).to_numpy(dtype=np.int64)           # not a string: 0, so ``length``
+    fixed = (n == 18) & s.str.isascii().fillna(False).to_numpy(dtype=bool)
     b = np.zeros((len(s), 18), dtype=np.uint8)           # the characters of the 18-character ASCII IDs as bytes
     if fixed.any():
         b[fixed] = np.frombuffer(s[fixed].to_numpy(dtype="S18").tobytes(), dtype=np.uint8).reshape(-1, 18)
@@ -83,7 +83,7 @@ def id_problems(ids: pd.Series, today: pd.Timestamp | dt.date | None = None) -> 
     if others.any():
         bad_chars[others] = ~s[others].str.fullmatch(_ID_CHARS.pattern).to_numpy(dtype=bool)
     well = fixed & ~bad_chars
-    d = b.astype(np.int64) - 48
+    d = b.astype(np.int32) - 48
     year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
     month = d[:, 10] * 10 + d[:, 11]
     day = d[:, 12] * 10 + d[:, 13]
@@ -95,11 +95,13 @@ def id_problems(ids: pd.Series, today: pd.Timestamp | dt.date | None = None) -> 
     bad_birth = well & ~(good_date & (born >= np.datetime64(EARLIEST_BIRTH, "D")) & (born <= on))
     expected = _CHECK_BYTES[(d[:, :17] @ _WEIGHTS) % 11]
     bad_check = well & ~bad_birth & (expected != b17)
-    out = np.select([n == 0, bad_chars, n != 18, bad_birth, bad_check],
-                    ["length", "characters", "length", "birth_date", "check_char"], default="")
-    result = out.astype(object)
-    result[out == ""] = None
-    return pd.Series(result, index=ids.index, dtype=object)
+    out = np.full(len(s), None, dtype=object)
+    out[bad_check] = "check_char"                         # the first problem wins: assigned last
+    out[bad_birth] = "birth_date"
+    out[n != 18] = "length"
+    out[bad_chars] = "characters"
+    out[n == 0] = "length"
+    return pd.Series(out, index=ids.index, dtype=object)
 
 
 def near_candidates(id_number: str) -> list[str]:
