@@ -16,8 +16,30 @@ def footprint_source(conn: Connection, project_id: int, phase: str) -> str:
     return "survey" if has_survey else "imagery"
 
 
+#: The flights whose footprints were measured, per phase: ingested, and measured (imagery footprints from
+#: them, or a measurement recorded that found none). Their valid extents are where imagery measures a phase.
+MEASURED_FLIGHTS_SQL = """
+    SELECT o.id, o.phase, o.footprint FROM orthophoto o
+    WHERE o.project_id = :p AND o.status = 'ingested' AND o.footprint IS NOT NULL
+      AND (o.ingest ? 'footprints_measured_at'
+           OR EXISTS (SELECT 1 FROM footprint f WHERE f.orthophoto_id = o.id AND f.source = 'imagery'))"""
+
+
+def _measured_sql(phase: str, source: str) -> str:
+    """Whether a phase's measurement covers building ``b``: a survey layer covers the whole project (the
+    package declares it the measurement of every building); imagery covers what its measured flights show."""
+    if source == "survey":
+        return "true"
+    return f"COALESCE(ST_Covers(x.{phase}_extent, b.geom), false)"
+
+
 def ensure(conn: Connection, project: dict) -> Tolerance:
-    """Materialise ``pg_temp.expro_area_metrics`` for ``project`` (once per transaction); its tolerance."""
+    """Materialise ``pg_temp.expro_area_metrics`` for ``project`` (once per transaction); its tolerance.
+
+    Besides the figures of ``expro_building_area_metrics``, each building says whether a baseline and an
+    after measurement cover it (``baseline_measured``, ``after_measured``): where none does, the area
+    rules cannot judge it (nothing measured is not "nothing there") and count it as not measurable.
+    """
     tolerance = Tolerance.from_config(project.get("tolerance"))
     exists = conn.execute(text(f"SELECT to_regclass('pg_temp.{TABLE}') IS NOT NULL")).scalar_one()
     if exists:
@@ -27,10 +49,20 @@ def ensure(conn: Connection, project: dict) -> Tolerance:
         drop(conn)
     base_src = footprint_source(conn, project["id"], "baseline")
     after_src = footprint_source(conn, project["id"], "after")
+    if base_src == after_src == "survey":      # the common case: no per-building coverage test at all
+        measured, join = "true AS baseline_measured, true AS after_measured", ""
+    else:
+        measured = (f"{_measured_sql('baseline', base_src)} AS baseline_measured, "
+                    f"{_measured_sql('after', after_src)} AS after_measured")
+        join = """JOIN building b ON b.id = m.building_id CROSS JOIN (
+            SELECT ST_Union(mf.footprint) FILTER (WHERE mf.phase = 'baseline') AS baseline_extent,
+                   ST_Union(mf.footprint) FILTER (WHERE mf.phase = 'after') AS after_extent
+            FROM measured_flights mf) x"""
     conn.execute(text(f"""
         CREATE TEMP TABLE {TABLE} AS
-        SELECT m.*, :base_src AS baseline_source, :after_src AS after_source
-        FROM expro_building_area_metrics(:p, :a, :b, :k, :base_src, :after_src) m"""),
+        WITH measured_flights AS MATERIALIZED ({MEASURED_FLIGHTS_SQL})
+        SELECT m.*, :base_src AS baseline_source, :after_src AS after_source, {measured}
+        FROM expro_building_area_metrics(:p, :a, :b, :k, :base_src, :after_src) m {join}"""),
         {"p": project["id"], "a": tolerance.a, "b": tolerance.b, "k": tolerance.resolution_k,
          "base_src": base_src, "after_src": after_src})
     conn.execute(text(f"CREATE INDEX ON pg_temp.{TABLE} (building_id)"))
@@ -38,6 +70,27 @@ def ensure(conn: Connection, project: dict) -> Tolerance:
                  {"p": project["id"]})
     conn.execute(text(f"ANALYZE pg_temp.{TABLE}"))
     return tolerance
+
+
+def not_measurable(conn: Connection, project: dict, phase: str, *, paid_only: bool = False) -> int:
+    """Buildings (``paid_only``: of paid households) that no ``phase`` measurement covers."""
+    ensure(conn, project)
+    paid = """AND EXISTS (SELECT 1 FROM claim c JOIN payment p ON p.household_id = c.household_id
+                          WHERE c.building_id = m.building_id AND c.item_kind = 'building')""" if paid_only else ""
+    return int(conn.execute(text(f"SELECT count(*) FROM pg_temp.{TABLE} m WHERE NOT m.{phase}_measured {paid}"))
+               .scalar_one())
+
+
+def unmeasured_flights(conn: Connection, project_id: int) -> list[dict]:
+    """Flights of a phase that has no survey footprints and that were never measured: id, phase, status."""
+    rows = conn.execute(text(f"""
+        SELECT o.id, o.phase, o.status, o.captured_on FROM orthophoto o
+        WHERE o.project_id = :p
+          AND NOT EXISTS (SELECT 1 FROM footprint f WHERE f.project_id = :p AND f.phase = o.phase
+                          AND f.source = 'survey')
+          AND o.id NOT IN (SELECT id FROM ({MEASURED_FLIGHTS_SQL}) mf)
+        ORDER BY o.captured_on DESC, o.id"""), {"p": project_id}).mappings().all()
+    return [dict(r) for r in rows]
 
 
 def drop(conn: Connection) -> None:

@@ -23,12 +23,26 @@ def check(project_code: str) -> None:
     started = time.perf_counter()
     try:
         with db.transaction() as conn:
-            counts = models.run_all(conn, project_code)
+            result = models.check(conn, project_code)
     except ProjectNotFoundError as exc:
         fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
+    counts = result.hits
     for code, n in counts.items():
-        click.echo(f"{code:<24} {n}")
+        unjudged = result.not_measurable.get(code)
+        note = f"   ({unjudged} not measurable / {unjudged} 个无测量数据, 未判断)" if unjudged else ""
+        click.echo(f"{code:<24} {n}{note}")
     click.echo(f"{sum(counts.values())} alert(s) from {len(counts)} model(s) in {time.perf_counter() - started:.1f} s")
+    for code, unjudged in result.not_measurable.items():
+        if unjudged:
+            click.echo(f"{code}: {unjudged} subject(s) not measurable: no survey footprints and no measured flight "
+                       f"over them, so no alert was raised / {unjudged} 个对象无征收前后测量(无实测轮廓、无已提取影像覆盖), "
+                       "未作判断、未预警")
+    for flight in result.unmeasured_flights:
+        click.echo(f"note: orthophoto {flight['id']} ({flight['phase']}, {flight['captured_on']}, {flight['status']}) "
+                   f"has no footprints measured; run `expro ortho ingest` (if catalogued) and "
+                   f"`expro ortho footprints {flight['id']}`, or re-run `expro import` of the package / "
+                   f"影像 {flight['id']} 尚未提取房屋轮廓: 请运行 `expro ortho footprints {flight['id']}`"
+                   "(未入库的先运行 `expro ortho ingest`), 或重新 `expro import` 该包")
 
 
 @click.group("alerts")

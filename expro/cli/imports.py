@@ -32,8 +32,17 @@ def write_errors_csv(path: Path, exc: PackageError) -> None:
 @click.option("--errors-csv", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every problem found to this CSV file.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: on large imports).")
-def import_package(package: Path, repair: bool, errors_csv: Path | None, progress: bool | None) -> None:
-    """Validate PACKAGE (a folder or .zip) and load it into PostGIS; nothing is written if anything is wrong."""
+@click.option("--no-imagery", is_flag=True,
+              help="Do not ingest and measure the package's flights when it has no footprint files "
+                   "(the area rules then count those buildings as not measurable).")
+def import_package(package: Path, repair: bool, errors_csv: Path | None, progress: bool | None,
+                   no_imagery: bool) -> None:
+    """Validate PACKAGE (a folder or .zip) and load it into PostGIS; nothing is written if anything is wrong.
+
+    When the package has orthophotos but no footprint files for a phase, the flights are ingested (COG)
+    and their footprints extracted in the same transaction (DATA_FORMATS §1).
+    """
+    from supervision.package.flights import FlightsResult, measure_flights
     from supervision.package.service import import_package as run_import
 
     started = time.perf_counter()
@@ -41,6 +50,7 @@ def import_package(package: Path, repair: bool, errors_csv: Path | None, progres
     try:
         with db.transaction() as conn:
             result, pkg = run_import(conn, package, repair=repair, progress=progress, store_dir=store)
+            imagery = FlightsResult() if no_imagery else measure_flights(conn, result.project_id, store, pkg=pkg)
     except PackageError as exc:
         if errors_csv:
             write_errors_csv(errors_csv, exc)
@@ -60,6 +70,8 @@ def import_package(package: Path, repair: bool, errors_csv: Path | None, progres
     verb = "replaced" if result.replaced else "imported"
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.row_counts.items()))
     click.echo(f"{verb} project {result.project_code} in {time.perf_counter() - started:.1f} s: {counts}")
+    if imagery.phases:
+        click.echo(imagery.summary())
     if result.kept:
         click.echo("kept (not brought by the package) / 保留(非本包数据): "
                    + ", ".join(f"{k} {v}" for k, v in sorted(result.kept.items())))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
@@ -33,8 +34,19 @@ def prepare_check(conn: Connection) -> None:
     conn.execute(text("SET LOCAL jit = off"))
 
 
-def run_all(conn: Connection, project_code: str) -> dict[str, int]:
-    """Run every registered model on the project; hits per rule code."""
+@dataclass
+class CheckResult:
+    """What one check found: hits per rule code, subjects each rule could not judge, notes for the user."""
+
+    hits: dict[str, int]
+    #: per rule code that can tell: subjects no measurement covers (counted, never alerted)
+    not_measurable: dict[str, int] = field(default_factory=dict)
+    #: flights catalogued or ingested but never measured, that the area rules would need
+    unmeasured_flights: list[dict] = field(default_factory=list)
+
+
+def check(conn: Connection, project_code: str) -> CheckResult:
+    """Run every registered model on the project: hits, and what could not be judged (see ``CheckResult``)."""
     from supervision.projects import get_project
 
     from supervision import area_metrics, registry_scope
@@ -42,7 +54,18 @@ def run_all(conn: Connection, project_code: str) -> dict[str, int]:
     project = get_project(conn, project_code)
     prepare_check(conn)
     try:
-        return {model.code: model.run(conn, project) for model in registered()}
+        hits, unmeasured = {}, {}
+        for model in registered():
+            hits[model.code] = model.run(conn, project)
+            n = model.unmeasured(conn, project)
+            if n is not None:
+                unmeasured[model.code] = n
+        return CheckResult(hits, unmeasured, area_metrics.unmeasured_flights(conn, project["id"]))
     finally:
         area_metrics.drop(conn)
         registry_scope.drop(conn)
+
+
+def run_all(conn: Connection, project_code: str) -> dict[str, int]:
+    """Run every registered model on the project; hits per rule code (``check`` also says what was not measurable)."""
+    return check(conn, project_code).hits

@@ -14,6 +14,7 @@ EVIDENCE_SQL = """jsonb_build_object(
     'baseline_footprints', m.baseline_footprints,
     'baseline_source', m.baseline_source,
     'baseline_pixel_size_m', m.baseline_pixel_size_m,
+    'baseline_measured', m.baseline_measured,
     'storeys_claimed', m.storeys_claimed,
     'storeys_used', m.storeys_claimed,
     'storeys_source', 'claimed',
@@ -27,7 +28,8 @@ EVIDENCE_SQL = """jsonb_build_object(
     'after_area_m2', round(m.after_area_m2::numeric, 2),
     'after_coverage', round(m.after_coverage::numeric, 4),
     'after_footprints', m.after_footprints,
-    'after_source', m.after_source)"""
+    'after_source', m.after_source,
+    'after_measured', m.after_measured)"""
 
 
 #: The latest comparison of two flights for the building ``m`` (``expro ortho change``), as evidence:

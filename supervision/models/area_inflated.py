@@ -10,6 +10,11 @@ from supervision.models._area_common import EVIDENCE_SQL, tolerance_json
 from supervision.models.base import Model
 
 
+def unmeasured(conn: Connection, project: dict) -> int:
+    """Buildings no baseline measurement covers (neither a survey layer nor a measured baseline flight)."""
+    return area_metrics.not_measurable(conn, project, "baseline")
+
+
 def run(conn: Connection, project: dict, th: dict) -> int:
     """Alert buildings claimed beyond the tolerance (not those already NOT_AT_BASELINE)."""
     tolerance = area_metrics.ensure(conn, project)
@@ -25,7 +30,7 @@ def run(conn: Connection, project: dict, th: dict) -> int:
                                                     round((m.discrepancy_m2 - m.tolerance_m2)::numeric, 2),
                                                     'tolerance', CAST(:tol AS jsonb)) AS evidence
         FROM pg_temp.expro_area_metrics m
-        WHERE m.baseline_coverage >= :min_cov
+        WHERE m.baseline_measured AND m.baseline_coverage >= :min_cov
           AND m.claimed_floor_area_m2 > m.expected_floor_area_m2 + m.tolerance_m2""",
         {"min_cov": float(th["min_baseline_coverage"]), "report_pct": float(th["report_above_pct"]),
          "tol": tolerance_json(tolerance)})
@@ -33,4 +38,4 @@ def run(conn: Connection, project: dict, th: dict) -> int:
 
 MODEL = Model(code="AREA_INFLATED", dimension="numeric", subject_type="building", severity="internal",
               title_zh="虚增房屋面积", thresholds={"min_baseline_coverage": 0.20, "report_above_pct": 30.0},
-              run_fn=run)
+              run_fn=run, unmeasured_fn=unmeasured)

@@ -23,6 +23,8 @@ class Model:
     title_zh: str
     thresholds: dict = field(default_factory=dict)
     run_fn: Callable[[Connection, dict, dict], int] | None = None
+    #: how many subjects the model could not judge on the project (no measurement covers them), if it can tell
+    unmeasured_fn: Callable[[Connection, dict], int] | None = None
 
     def __post_init__(self) -> None:
         if self.dimension not in DIMENSIONS:
@@ -38,6 +40,10 @@ class Model:
             raise NotImplementedError(f"{self.code} has no query")
         overrides = (project.get("rules") or {}).get(self.code, {})
         return self.run_fn(conn, project, {**self.thresholds, **overrides})
+
+    def unmeasured(self, conn: Connection, project: dict) -> int | None:
+        """Subjects this model could not judge on ``project`` (None: the model always can)."""
+        return None if self.unmeasured_fn is None else self.unmeasured_fn(conn, project)
 
 
 def sql_rule(code: str, *, dimension: str, subject_type: str, severity: str, title_zh: str, sql: str,

@@ -11,7 +11,8 @@ from supervision.models.base import Model
 
 
 def run(conn: Connection, project: dict, th: dict) -> int:
-    """Alert every building whose baseline coverage is below ``min_baseline_coverage``."""
+    """Alert every building whose baseline coverage is below ``min_baseline_coverage``, where a baseline
+    measurement covers it (a building no measurement covers is not measurable, never "not there")."""
     tolerance = area_metrics.ensure(conn, project)
     return record_hits(conn, project["id"], MODEL.code, MODEL.subject_type, MODEL.severity, f"""
         SELECT m.parcel_code || '/' || m.building_no AS subject_key,
@@ -23,9 +24,10 @@ def run(conn: Connection, project: dict, th: dict) -> int:
                                                     'change_between_flights', chg.change) AS evidence
         FROM pg_temp.expro_area_metrics m
         {CHANGE_JOIN_SQL}
-        WHERE m.baseline_coverage < :min_cov""",
+        WHERE m.baseline_measured AND m.baseline_coverage < :min_cov""",
         {"min_cov": float(th["min_baseline_coverage"]), "tol": tolerance_json(tolerance)})
 
 
 MODEL = Model(code="NOT_AT_BASELINE", dimension="time", subject_type="building", severity="report",
-              title_zh="冻结前不存在的房屋", thresholds={"min_baseline_coverage": 0.20}, run_fn=run)
+              title_zh="冻结前不存在的房屋", thresholds={"min_baseline_coverage": 0.20}, run_fn=run,
+              unmeasured_fn=lambda conn, project: area_metrics.not_measurable(conn, project, "baseline"))

@@ -19,9 +19,7 @@ def run(conn: Connection, project: dict, th: dict) -> int:
                    array_agg(DISTINCT p.payment_id) AS payment_ids
             FROM claim c JOIN payment p ON p.household_id = c.household_id
             WHERE c.project_id = :p AND c.item_kind = 'building' AND c.building_id IS NOT NULL
-            GROUP BY c.building_id),
-        survey_after AS (
-            SELECT EXISTS (SELECT 1 FROM footprint WHERE project_id = :p AND phase = 'after' AND source = 'survey') AS yes)
+            GROUP BY c.building_id)
         SELECT m.parcel_code || '/' || m.building_no AS subject_key,
                format('房屋 %s/%s 已支付补偿款 %s 元（%s），但征收后数据显示仍有 %s%% 未拆除',
                       m.parcel_code, m.building_no, paid.paid_yuan, paid.last_paid_on,
@@ -35,14 +33,13 @@ def run(conn: Connection, project: dict, th: dict) -> int:
         {CHANGE_JOIN_SQL}
         JOIN building b ON b.id = m.building_id
         JOIN paid ON paid.building_id = m.building_id
-        CROSS JOIN survey_after
         LEFT JOIN LATERAL (
             SELECT array_agg(o.id) AS ids FROM orthophoto o
             WHERE o.project_id = :p AND o.phase = 'after' AND ST_Covers(o.footprint, b.geom)) after_flight ON true
-        WHERE (survey_after.yes OR after_flight.ids IS NOT NULL)
-          AND m.after_coverage >= :min_cov""",
+        WHERE m.after_measured AND m.after_coverage >= :min_cov""",
         {"min_cov": float(th["min_after_coverage"])})
 
 
 MODEL = Model(code="NOT_DEMOLISHED", dimension="effect", subject_type="building", severity="internal",
-              title_zh="已补偿未拆除", thresholds={"min_after_coverage": 0.50}, run_fn=run)
+              title_zh="已补偿未拆除", thresholds={"min_after_coverage": 0.50}, run_fn=run,
+              unmeasured_fn=lambda conn, project: area_metrics.not_measurable(conn, project, "after", paid_only=True))
