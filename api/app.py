@@ -27,10 +27,12 @@ SIGNED_IN_RESPONSES: dict[int | str, dict] = {
 NOT_FOUND: dict[int | str, dict] = {404: {"description": "unknown project, or no such alert visible to this user"}}
 #: Every operation with a request body: FastAPI answers 400 when the body cannot be parsed at all.
 MALFORMED_BODY = {"description": "the request body cannot be parsed"}
+#: Every operation: ``api.middleware.RefuseUnstorableText`` answers 422 to text the database cannot store.
+UNSTORABLE_TEXT = {"description": "invalid input (e.g. a NUL byte or an invalid character in a parameter)"}
 
 
-def _document_malformed_bodies(app: FastAPI) -> None:
-    """Declare the 400 of unparsable bodies on every operation that takes one (the OpenAPI is built once)."""
+def _document_common_refusals(app: FastAPI) -> None:
+    """Declare the refusals any route may give (400 unparsable body, 422 unstorable text) in the OpenAPI."""
     build = app.openapi
 
     def openapi() -> dict:
@@ -38,8 +40,12 @@ def _document_malformed_bodies(app: FastAPI) -> None:
             schema = build()
             for path in schema.get("paths", {}).values():
                 for operation in path.values():
-                    if isinstance(operation, dict) and "requestBody" in operation:
-                        operation.setdefault("responses", {}).setdefault("400", MALFORMED_BODY)
+                    if not isinstance(operation, dict):
+                        continue
+                    responses = operation.setdefault("responses", {})
+                    responses.setdefault("422", UNSTORABLE_TEXT)
+                    if "requestBody" in operation:
+                        responses.setdefault("400", MALFORMED_BODY)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -65,6 +71,6 @@ def create_app() -> FastAPI:
     app.include_router(alerts.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
     app.include_router(pages.router)
     app.include_router(imagery.router, responses=SIGNED_IN_RESPONSES)
-    _document_malformed_bodies(app)
+    _document_common_refusals(app)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app
