@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
+from api.middleware import UnstorableTextError, guard_statements
 from expro.errors import DatabaseError
 
 from imagery.errors import (CogWriteError, FileTooLargeError, ImageryError, NotIngestedError,
@@ -22,6 +23,7 @@ log = logging.getLogger("expro.api")
 
 #: exception class -> HTTP status; the most specific class of an exception (its MRO) wins.
 STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
+    (UnstorableTextError, 422),
     (UploadTooLargeError, 413),
     (UploadError, 422),
     (AttachmentError, 422),
@@ -60,7 +62,8 @@ def _body(exc: Exception) -> dict:
 
 
 def register(app: FastAPI) -> None:
-    """Install the handlers on ``app``."""
+    """Install the handlers on ``app`` (and the check of text given to the database)."""
+    guard_statements()
     for cls, code in STATUS_BY_ERROR:
         def handler(request: Request, exc: Exception, code: int = code) -> JSONResponse:
             if isinstance(exc.__cause__, UploadTooLargeError):   # e.g. an AttachmentError over a too-large file

@@ -59,6 +59,8 @@ def storable(value: str) -> bool:
     """Whether PostgreSQL can store ``value`` as text: no NUL character, valid UTF-8 (no lone surrogates)."""
     if "\x00" in value:
         return False
+    if value.isascii():
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -70,14 +72,24 @@ def _json_storable(node: Any) -> bool:
     if isinstance(node, str):
         return storable(node)
     if isinstance(node, dict):
-        return all(storable(k) and _json_storable(v) for k, v in node.items())
-    if isinstance(node, list):
+        return all((not isinstance(k, str) or storable(k)) and _json_storable(v) for k, v in node.items())
+    if isinstance(node, (list, tuple)):
         return all(_json_storable(v) for v in node)
     return True
 
 
+def _inspected(content_type: bytes) -> str | None:
+    """How a body of this type is read by the routes: "form", "json" (FastAPI reads JSON when there is no type)."""
+    media = content_type.split(b";", 1)[0].strip()
+    if media == b"application/x-www-form-urlencoded":
+        return "form"
+    if not media or media.endswith((b"/json", b"+json")):
+        return "json"
+    return None
+
+
 def _body_storable(content_type: bytes, body: bytes) -> bool:
-    if content_type.startswith(b"application/x-www-form-urlencoded"):
+    if _inspected(content_type) == "form":
         return b"%00" not in body and b"\x00" not in body
     try:
         parsed = json.loads(body)
@@ -91,7 +103,7 @@ class RefuseUnstorableText:
 
     psycopg2 refuses such strings with an exception the handlers would otherwise turn into a 500;
     one check here covers every route, signed-in or not. Multipart uploads check their text fields
-    in ``api.uploads``.
+    in ``api.uploads``; :func:`guard_statements` catches whatever else reaches a statement.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -108,7 +120,7 @@ class RefuseUnstorableText:
         headers = dict(scope.get("headers", []))
         content_type = headers.get(b"content-type", b"").lower()
         declared = headers.get(b"content-length", b"")
-        inspect = (content_type.startswith((b"application/x-www-form-urlencoded", b"application/json"))
+        inspect = (_inspected(content_type) is not None
                    and (not declared.isdigit() or int(declared) <= INSPECT_MAX_BYTES))
         if not inspect:
             await self.app(scope, receive, send)
@@ -137,3 +149,24 @@ async def _refuse(send: Send) -> None:
     await send({"type": "http.response.start", "status": 422,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(REFUSAL)).encode())]})
     await send({"type": "http.response.body", "body": REFUSAL})
+
+
+class UnstorableTextError(ValueError):
+    """A statement was given text PostgreSQL cannot store (NUL byte, lone surrogate); answered with 422."""
+
+
+def _refuse_unstorable_parameters(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                                  executemany: bool) -> None:
+    for row in (parameters if executemany else [parameters]):
+        values = row.values() if isinstance(row, dict) else (row or ())
+        if not _json_storable(list(values)):       # strings, also inside arrays and JSON documents
+            raise UnstorableTextError("text contains a NUL byte or an invalid character / 文本含有空字符或非法字符")
+
+
+def guard_statements() -> None:
+    """Check the text parameters of every statement of the process's engines (once; the API's last line)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "before_cursor_execute", _refuse_unstorable_parameters):
+        event.listen(Engine, "before_cursor_execute", _refuse_unstorable_parameters)

@@ -44,3 +44,14 @@ def test_nul_byte_in_multipart_text_is_422(client, project):
     headers = token(client, "S001")
     res = client.post("/attachments", headers=headers, files={"file": ("a\x00.png", io.BytesIO(b"x"), "image/png")})
     assert res.status_code == 422
+
+
+def test_nul_byte_past_the_middleware_is_still_422(client, project):
+    """Bodies the middleware does not read (a multipart sign-in form, JSON under another type) hit the guard."""
+    res = client.post("/auth/token", files={"username": (None, "adm\x00in"), "password": (None, "x")})
+    assert res.status_code == 422
+    headers = {**token(client, "S003"), "Content-Type": "application/vnd.expro+json"}
+    res = client.post("/alerts/1/actions", content=b'{"action": "assign", "opinion": "a\\u0000b"}', headers=headers)
+    assert res.status_code in (404, 422)
+    res = client.post("/auth/token", content=b'username=S003&password=x', headers={"Content-Type": "text/plain"})
+    assert res.status_code == 422
