@@ -203,8 +203,8 @@ def statistics(conn: Connection, project_code: str) -> list[dict]:
         SELECT a.rule_code, a.state, count(*) AS n FROM alert a JOIN project p ON p.id = a.project_id
         WHERE p.code = :c GROUP BY a.rule_code, a.state"""), {"c": project_code}).all()
     by_rule: dict[str, dict[str, int]] = {}
-    for r in states:
-        by_rule.setdefault(r.rule_code, {})[r.state] = r.n
+    for s in states:
+        by_rule.setdefault(s.rule_code, {})[s.state] = s.n
     out = []
     for r in rows:
         decided = r["confirmed"] + r["unfounded"]

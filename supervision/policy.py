@@ -16,7 +16,7 @@ Every route, page, CLI command and export asks this module; none re-derives a ru
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -190,7 +190,7 @@ def _conflict_refusal(reasons: list[str], who: str) -> Refusal:
                    f"{who} may not handle this alert: {'; '.join(CONFLICT_EN[r] for r in reasons)}")
 
 
-def step_refusal(conn: Connection, user: User, alert: dict, action: str) -> Refusal | None:
+def step_refusal(conn: Connection, user: User, alert: Mapping[Any, Any], action: str) -> Refusal | None:
     """Why ``user`` may not take ``action`` on ``alert`` (a row with id, severity, assignee_user_id), or None.
 
     Decided by role and severity; assignee-only roles must also be the assignee; nobody acts on an alert that
@@ -209,7 +209,7 @@ def step_refusal(conn: Connection, user: User, alert: dict, action: str) -> Refu
     return None
 
 
-def assignee_refusal(conn: Connection, assignee: dict, alert: dict) -> Refusal | None:
+def assignee_refusal(conn: Connection, assignee: Mapping[Any, Any], alert: Mapping[Any, Any]) -> Refusal | None:
     """Why the staff member ``assignee`` (id, username, role) may not be assigned ``alert``, or None."""
     allowed = ASSIGNABLE_ROLES.get(alert["severity"], ())
     if assignee["role"] not in allowed:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import folium
-from branca.element import MacroElement
+from branca.element import Figure, MacroElement
 
 from supervision.alert_loop import STATE_ZH
 from supervision.projects import PARCEL_STATUS_ZH
@@ -72,9 +74,10 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
     m = folium.Map(location=[41.75, 123.45], zoom_start=15, tiles=None, control_scale=True,
                    prefer_canvas=True)
     _local_leaflet(m, static_prefix)
-    m.get_root().header.add_child(folium.Element(
+    root = cast(Figure, m.get_root())
+    root.header.add_child(folium.Element(
         f"<title>{text(project['name'])} · 征收监督地图</title><meta charset='utf-8'>"))
-    m.get_root().html.add_child(folium.Element(
+    root.html.add_child(folium.Element(
         f'<div id="title" style="position:fixed;top:12px;left:60px;z-index:1000;background:white;'
         f'padding:6px 12px;border:1px solid #999;border-radius:4px;font:16px sans-serif">'
         f'<b>{text(project["name"])}</b>（{text(project["code"])}）· 预公告（冻结）日期 '
@@ -82,16 +85,17 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
     flights = orthophotos or []
     newest = {phase: next((o["id"] for o in flights if o["phase"] == phase), None) for phase in PHASE_ZH}
     side_by_side = newest["baseline"] is not None and newest["after"] is not None
-    layers = {}
+    layers: dict[int, folium.TileLayer] = {}
     for o in flights:
-        layers[o["id"]] = folium.TileLayer(
+        layers[o["id"]] = cast(folium.TileLayer, folium.TileLayer(
             tiles=f"/tiles/{o['id']}/{{z}}/{{x}}/{{y}}.png", attr=f"Expro 正射影像 {o['id']}",
             name=text(f"{PHASE_ZH.get(o['phase'], o['phase'])} {o['captured_on']}"), overlay=True,
             show=o["id"] == newest["baseline"] or (side_by_side and o["id"] == newest["after"]),
             max_zoom=23, max_native_zoom=o.get("max_zoom") or 21, min_zoom=0,
-        ).add_to(m)
-    if side_by_side:  # before on the left, after on the right of a slider
-        _side_by_side(layers[newest["baseline"]], layers[newest["after"]], static_prefix).add_to(m)
+        ).add_to(m))
+    before, after = newest["baseline"], newest["after"]
+    if before is not None and after is not None:  # before on the left, after on the right of a slider
+        _side_by_side(layers[before], layers[after], static_prefix).add_to(m)
     if scope is not None:
         folium.GeoJson(scope, name="征收范围",
                        style_function=lambda _: {"color": "#c62828", "weight": 3, "fill": False,
@@ -113,7 +117,7 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
                                           aliases=["宗地代码", "地类", "户号", "面积(㎡)", "状态"]),
         ).add_to(m)
     has_alerts = bool(alerts and alerts.get("features"))
-    if has_alerts:
+    if alerts is not None and has_alerts:
         layer = folium.FeatureGroup(name=f"预警（{len(alerts['features'])}）")
         for f in alerts["features"]:
             p = f["properties"]
@@ -131,8 +135,8 @@ def build_project_map(project: dict, parcels: dict, scope: dict | None, alerts: 
     bounds = _bounds(scope, features)
     if bounds:
         m.fit_bounds(bounds)
-    m.get_root().html.add_child(folium.Element(_legend_html()))
-    page = m.get_root().render()
+    root.html.add_child(folium.Element(_legend_html()))
+    page = root.render()
     return page if nonce is None else add_nonce(page, nonce)
 
 
