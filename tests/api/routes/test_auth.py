@@ -113,3 +113,15 @@ def test_open_redirect_after_login_is_refused(client, project):
         res = client.post("/login", data={"username": "S003", "password": PASSWORD, "next": target},
                           follow_redirects=False)
         assert res.headers["location"] == "/map", target
+
+
+def test_cookie_is_secure_behind_a_trusted_https_proxy(live_server, project):
+    """uvicorn takes X-Forwarded-Proto from a trusted proxy (127.0.0.1 by default): the cookie is Secure."""
+    import httpx
+
+    form = {"username": "S003", "password": PASSWORD}
+    proxied = httpx.post(f"{live_server.url}/login", data=form, headers={"X-Forwarded-Proto": "https"})
+    assert "secure" in proxied.headers["set-cookie"].lower()
+    assert "strict-transport-security" in proxied.headers
+    direct = httpx.post(f"{live_server.url}/login", data=form)
+    assert "secure" not in direct.headers["set-cookie"].lower()
