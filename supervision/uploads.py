@@ -11,7 +11,6 @@ a well-formed sequence of ISO boxes that starts with ``ftyp`` and holds ``moov``
 
 from __future__ import annotations
 
-import hashlib
 import re
 import struct
 import warnings
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from gis_core.files import sha256_file
 from supervision.errors import SupervisionError
 
 PNG, JPEG, WEBP, PDF, MP4, QUICKTIME = ("image/png", "image/jpeg", "image/webp", "application/pdf",
@@ -33,7 +33,6 @@ MAX_IMAGE_PIXELS = 80_000_000
 _PIL_FORMATS = {PNG: "PNG", JPEG: "JPEG", WEBP: "WEBP"}
 _QUICKTIME_BRANDS = {b"qt  "}
 _PDF_TAIL_BYTES = 2048
-_CHUNK = 1 << 20
 
 
 class UploadError(SupervisionError, ValueError):
@@ -102,19 +101,11 @@ def check_file(path: Path, *, allowed: Iterable[str], max_bytes: int, file_name:
         _check_pdf(path, size, name)
     else:
         _check_iso_boxes(path, size, name)
-    return CheckedFile(media, size, _sha256(path), width, height)
+    return CheckedFile(media, size, sha256_file(path), width, height)
 
 
 def _names(types: frozenset[str]) -> str:
     return "、".join(sorted(t.split("/")[1].upper() for t in types))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _damaged(name: str, kind: str) -> UploadError:
