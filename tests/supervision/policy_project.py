@@ -12,13 +12,14 @@ G01 GIS officer.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Connection, text
 
 from supervision import models
-from supervision.accounts import get_user, upsert_user
+from supervision.accounts import get_user, hash_password, upsert_user
 from supervision.identity import check_char
 from supervision.package.service import import_package
 from tests.common import HOUSEHOLDS, VILLAGE, package_layers, package_tables, write_package
@@ -30,6 +31,11 @@ MISMATCH_ID = HOUSEHOLDS[1][1]          # 李秀英, household 0002
 USERS = [("S001", "赵敏", "field_crew", None), ("S002", "周强", "supervisor", None), ("S003", "吴刚", "inspector", None),
          ("S009", "钱芳", "field_crew", None), ("S010", "孙丽", "field_crew", S010_ID),
          ("S011", "李娜", "inspector", S011_ID), ("G01", "郑洁", "gis_officer", None)]
+
+
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)
 
 
 def _registry_row(id_number: str, name: str, household_no: str) -> dict:
@@ -57,7 +63,9 @@ def build(conn: Connection, tmp_path: Path) -> dict[str, int]:
     layers["buildings"].loc[2, "claimed_floor_area_m2"] = 150.0
     import_package(conn, write_package(tmp_path / "pkg", tables=tables, layers=layers))
     for username, name, role, id_number in USERS:
-        upsert_user(conn, username=username, name=name, role=role, password=PASSWORD, id_number=id_number)
+        upsert_user(conn, username=username, name=name, role=role, id_number=id_number)
+    conn.execute(text("UPDATE app_user SET password_hash = :h WHERE username = ANY(:u)"),   # one argon2 hash
+                 {"h": _password_hash(), "u": [u[0] for u in USERS]})
     models.run_all(conn, "T-001")
     rows = conn.execute(text("SELECT a.rule_code, a.id FROM alert a JOIN project p ON p.id = a.project_id "
                              "WHERE p.code = 'T-001' AND a.firing")).all()
