@@ -92,13 +92,13 @@ def measure_flights(conn: Connection, project_id: int, store_dir: Path, *,
             if oid == row["id"]:                                    # a COG written now (not an earlier one)
                 cog = conn.execute(text("SELECT cog_path FROM orthophoto WHERE id = :i"), {"i": oid}).scalar_one()
                 written.append(Path(cog))
-        newest = {}
-        for row in flights(conn, project_id, "ingested"):          # newest first
-            newest.setdefault(row["phase"], row)
+        newest: dict[str, dict] = {}
+        for flight in flights(conn, project_id, "ingested"):       # newest first
+            newest.setdefault(flight["phase"], flight)
         for phase in result.phases:
-            row = newest.get(phase)
-            if row is None:
+            if phase not in newest:
                 continue
+            row = newest[phase]
             current = {"sha": conn.execute(text("SELECT sha256 FROM orthophoto WHERE id = :i"),
                                            {"i": row["id"]}).scalar_one(), "path": row["cog_path"]}
             measured = conn.execute(text("""

@@ -86,7 +86,10 @@ def csv_buffer(frame: pd.DataFrame) -> io.StringIO:
 def copy_csv(conn: Connection, table: str, columns: list[str], buf: io.StringIO) -> None:
     """COPY the CSV text of ``csv_buffer`` into ``columns`` of ``table``."""
     cols = ", ".join(f'"{c}"' for c in columns)
-    cursor = conn.connection.dbapi_connection.cursor()
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the connection is closed")
+    cursor = raw.cursor()
     try:
         cursor.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
     finally:

@@ -191,10 +191,11 @@ class PackageChecker:
         for key in ("tolerance", "rules"):
             if key in data and not isinstance(data[key], dict):
                 bad(key, f"[{key}] must be a table", f"[{key}] 必须是表")
-        if self.issues:
+        freeze = dates["pre_announcement_date"]
+        if self.issues or freeze is None:          # a missing freeze date was reported above
             return None
         return ProjectConfig(code=code, name=str(data["name"]).strip(), county_code=county, crs=f"EPSG:{srid}",
-                             srid=srid, pre_announcement_date=dates["pre_announcement_date"],
+                             srid=srid, pre_announcement_date=freeze,
                              announcement_date=dates["announcement_date"],
                              tolerance=dict(data.get("tolerance", {})), rules=dict(data.get("rules", {})))
 
@@ -480,8 +481,8 @@ def validate_package(root: Path, *, repair: bool = False,
     if "registry" in tables:
         chk.registry_ids(tables["registry"])
     if project is not None:
-        geoms = {base: chk.geometries(raws[base], project) for base in ("scope",) + GEOMETRY_FILES
-                 if raws.get(base) is not None}
+        geoms = {base: chk.geometries(raw, project) for base in ("scope",) + GEOMETRY_FILES
+                 if (raw := raws.get(base)) is not None}
         scope_geoms = geoms.get("scope")
         if scope_geoms is not None:
             usable = scope_geoms[~(scope_geoms.is_empty | scope_geoms.isna())]
@@ -491,13 +492,14 @@ def validate_package(root: Path, *, repair: bool = False,
                                         "the scope has no usable polygon", "征收范围没有有效的面", "en"))
             else:
                 for base in GEOMETRY_FILES:
-                    if geoms.get(base) is not None:
-                        chk.far_from_scope(raws[base], geoms[base], scope)
+                    layer, raw = geoms.get(base), raws.get(base)
+                    if layer is not None and raw is not None:
+                        chk.far_from_scope(raw, layer, scope)
         chk.out.geometries = {k: v for k, v in geoms.items() if v is not None}
         if "orthophotos" in tables:
             chk.orthophotos(tables["orthophotos"], project)
     chk.references(tables)
-    if chk.issues:
+    if chk.issues or project is None:              # no project: its problems are among the issues
         raise PackageError(chk.issues)
     chk.out.project = project
     chk.out.tables = tables
