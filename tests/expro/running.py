@@ -67,7 +67,7 @@ def served(expro: str, env: dict[str, str], cwd: Path, timeout_s: float = 60) ->
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any EXPRO_*/PG* variable of the test run, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EXPRO_", "PG"))}
+    """The environment without the test run's EXPRO_*, PG* and PYTHONPATH variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EXPRO_", "PG", "PYTHONPATH"))}
     env.update(extra)
     return env
