@@ -58,6 +58,8 @@ STATE_ZH = {"new": "新预警", "assigned": "已分派", "verifying": "核查中
             "rectified": "已整改", "closed": "已办结"}
 ATTACHMENT_TYPES = frozenset({uploads.PNG, uploads.JPEG, uploads.PDF})
 MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
+#: Amounts are numeric(16, 2) in the database.
+MAX_AMOUNT_YUAN = Decimal(10) ** 14
 #: The time zone of step dates (the district's calendar).
 TIMEZONE = "Asia/Shanghai"
 
@@ -143,8 +145,9 @@ def act(conn: Connection, alert_id: int, user: User, action: str, *, opinion: st
             amount = Decimal(str(amount_recovered_yuan))
         except InvalidOperation as exc:
             raise AlertLoopError(f"追回金额不是数字 / amount recovered is not a number: {amount_recovered_yuan!r}") from exc
-        if amount < 0:
-            raise AlertLoopError("追回金额不能为负 / amount recovered cannot be negative")
+        if not amount.is_finite() or amount < 0 or amount >= MAX_AMOUNT_YUAN:
+            raise AlertLoopError(f"追回金额须在 0 与 {MAX_AMOUNT_YUAN} 元之间 / "
+                                 f"amount recovered must be between 0 and {MAX_AMOUNT_YUAN} yuan")
     verdict = {"confirm": "confirmed", "mark_unfounded": "unfounded"}.get(action)
     conn.execute(text("""
         UPDATE alert SET state = :state, assignee_user_id = :assignee,

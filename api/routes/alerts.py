@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +22,7 @@ router = APIRouter(tags=["alerts"])
 #: Who may open alerts and who sees the statistics: ``supervision.policy`` decides, never this module.
 Reviewer = Annotated[User, Depends(require_roles(*policy.ALERT_ROLES))]
 Overseer = Annotated[User, Depends(require_roles(*policy.STATISTICS_ROLES))]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the alert's id")]
 ATTACHMENT_RESPONSES: dict[int | str, dict] = {
     413: {"description": "larger than the attachment limit"}, 415: {"description": "not multipart/form-data"},
     422: {"description": "not a complete PNG, JPEG or PDF file (checked by decoding)"}}
@@ -34,7 +35,7 @@ class AlertAction(BaseModel):
     opinion: str = Field(min_length=1, max_length=4000)
     acted_on: dt.date | None = None
     assignee: str | None = Field(default=None, max_length=200)
-    amount_recovered_yuan: Decimal | None = Field(default=None, ge=0)
+    amount_recovered_yuan: Decimal | None = Field(default=None, ge=0, max_digits=16, decimal_places=2)
     attachments: list[str] = Field(default_factory=list, description="SHA-256 of uploaded attachments")
 
 
@@ -62,7 +63,7 @@ def alert_statistics(conn: SessionDep, user: Overseer, project: str) -> list[dic
 
 
 @router.get("/alerts/{alert_id}", responses={404: {"description": "no such alert, or not visible to this user"}})
-def get_alert(alert_id: int, conn: SessionDep, user: Reviewer) -> dict:
+def get_alert(alert_id: AlertId, conn: SessionDep, user: Reviewer) -> dict:
     """One alert with its evidence and the history of its steps (404 when the user may not see it)."""
     return alerts.get_alert(conn, alert_id, user)
 
@@ -71,7 +72,7 @@ def get_alert(alert_id: int, conn: SessionDep, user: Reviewer) -> dict:
     403: {"description": "the policy refuses this user this step (role, severity, conflict of interest)"},
     404: {"description": "no such alert, or not visible to this user"},
     409: {"description": "the step contradicts the alert (state, assignee, date)"}})
-def act_on_alert(alert_id: int, body: AlertAction, conn: SessionDep, user: Reviewer) -> dict:
+def act_on_alert(alert_id: AlertId, body: AlertAction, conn: SessionDep, user: Reviewer) -> dict:
     """Take one step of the loop (``supervision.policy`` decides who may, the alert's state whether it can)."""
     attachments = []
     for sha in body.attachments:

@@ -125,3 +125,13 @@ def test_act_refuses_dates_before_the_alert(conn, alerts):
     with pytest.raises(alert_loop.AlertLoopError, match="早于预警产生日期"):
         alert_loop.act(conn, alerts["AREA_INFLATED"], user(conn, "S003"), "assign", opinion="分派", assignee="S003",
                        acted_on=__import__("datetime").date(2020, 1, 1))
+
+
+def test_act_refuses_amounts_the_database_cannot_hold(conn, alerts):
+    aid, inspector = alerts["AREA_INFLATED"], user(conn, "S003")
+    for action in ("assign", "start_verification", "confirm"):
+        alert_loop.act(conn, aid, inspector, action, opinion="核查", assignee="S003")
+    with pytest.raises(alert_loop.AlertLoopError, match="amount recovered"):
+        alert_loop.act(conn, aid, inspector, "rectify", opinion="追回", amount_recovered_yuan="1e20")
+    with pytest.raises(alert_loop.AlertLoopError, match="amount recovered"):
+        alert_loop.act(conn, aid, inspector, "rectify", opinion="追回", amount_recovered_yuan="NaN")

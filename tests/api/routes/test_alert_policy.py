@@ -154,6 +154,7 @@ def test_refusals_are_never_500(conn, client, alerts):
     assert _step(client, aid, inspector, action="dismiss").status_code == 422
     assert _step(client, aid, inspector, action="assign", assignee="nobody").status_code == 409
     assert _step(client, 10**9, inspector, action="assign", assignee="S003").status_code == 404
+    assert client.get(f"/alerts/{10**20}", headers=inspector).status_code == 422
     tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
     assert _step(client, aid, inspector, action="assign", assignee="S003", acted_on=tomorrow).status_code == 409
 
