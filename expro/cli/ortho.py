@@ -80,7 +80,10 @@ from imagery.segment import SegmentParams  # noqa: E402  (light: numpy, scipy, s
               help="A surface model (DSM or height above ground) over the same area.")
 @click.option("--min-area-m2", type=float, default=SegmentParams().min_area_m2, show_default=True,
               help="Smallest footprint kept.")
-def footprints(ortho_id: int, dsm: Path | None, min_area_m2: float) -> None:
+@click.option("--method", type=click.Choice(["classical", "model"]), default="classical", show_default=True,
+              help="classical: round 1's colour thresholds; model: the learnt roof segmenter (imagery.cnn), "
+                   "each footprint with a confidence.")
+def footprints(ortho_id: int, dsm: Path | None, min_area_m2: float, method: str) -> None:
     """Measure building footprints on ORTHO_ID (replacing its previous imagery footprints)."""
     from imagery.errors import ImageryError
     from imagery.footprints import measure_orthophoto
@@ -89,7 +92,8 @@ def footprints(ortho_id: int, dsm: Path | None, min_area_m2: float) -> None:
     started = time.perf_counter()
     try:
         with db.transaction() as conn:
-            count = measure_orthophoto(conn, ortho_id, dsm_path=dsm, params=SegmentParams(min_area_m2=min_area_m2))
+            count = measure_orthophoto(conn, ortho_id, dsm_path=dsm, params=SegmentParams(min_area_m2=min_area_m2),
+                                       method=method)
     except (ImageryError, ValueError) as exc:
         _bad_input(exc)
     click.echo(f"orthophoto {ortho_id}: {count} footprints measured in {time.perf_counter() - started:.1f} s")
