@@ -25,13 +25,22 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 
-# reinstall only when the dependencies changed
-want=$(sha256sum pyproject.toml | cut -c1-64)
+# The dependencies at the exact versions of requirements/lock.txt (hashes checked; refresh it with
+# scripts/lock.sh), then Expro itself, editable, without touching them. Reinstalled only when the lock,
+# pyproject.toml or setup.py changed. The lock is resolved for CPython 3.11 on Linux x86_64; elsewhere
+# the version ranges of pyproject.toml are installed instead, with a warning.
+want=$(cat requirements/lock.txt pyproject.toml setup.py | sha256sum | cut -c1-64)
 have=$(cat .venv/.expro-installed 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
-    echo "installing Expro and its dependencies into .venv ..." >&2
-    .venv/bin/python -m pip install --quiet --upgrade pip >&2
-    .venv/bin/python -m pip install --quiet -e ".[test]" >&2
+    if .venv/bin/python -c 'import platform, sys; sys.exit(0 if sys.version_info[:2] == (3, 11) and platform.system() == "Linux" and platform.machine() == "x86_64" else 1)'; then
+        echo "installing the locked dependencies (requirements/lock.txt) and Expro into .venv ..." >&2
+        .venv/bin/python -m pip install --quiet --require-hashes -r requirements/lock.txt >&2
+        .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e . >&2
+    else
+        echo "warning: requirements/lock.txt is for CPython 3.11 on Linux x86_64; installing the ranges of pyproject.toml" >&2
+        .venv/bin/python -m pip install --quiet --upgrade pip >&2
+        .venv/bin/python -m pip install --quiet -e ".[test]" >&2
+    fi
     echo "$want" > .venv/.expro-installed
 fi
 
