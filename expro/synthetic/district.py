@@ -178,7 +178,9 @@ def _build(n: int, seed: int) -> dict:
     crews, sups = staff_counts(n)
     pop = build_population(rng(4), hh.no, vcode, serial, 4 + sups + crews)
     persons = _columns(pop.persons)
-    staff = staff_table(pop.staff, n)
+    # staff numbers are accounts, global to the database: each district's people get numbers of their own
+    # (an import refuses a staff number that is already another person's account)
+    staff = staff_table(pop.staff, n, prefix=f"S{seed}-{n}-")
     assign_crews(hh, staff)
 
     plan = plant.select(rng(5), layout, hh, persons["name"][pop.head], persons["gender"][pop.head] == "M",

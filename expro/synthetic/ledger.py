@@ -200,15 +200,15 @@ def staff_counts(n_households: int) -> tuple[int, int]:
     return crews, max(1, -(-crews // 4))
 
 
-def staff_table(persons: np.ndarray, n_households: int) -> Staff:
-    """Admin, GIS officer, 2 inspectors, the supervisors and the field crews, in that order."""
+def staff_table(persons: np.ndarray, n_households: int, prefix: str = "S") -> Staff:
+    """Admin, GIS officer, 2 inspectors, the supervisors and the field crews, in that order (``prefix``NNN)."""
     crews, sups = staff_counts(n_households)
     role = np.array(["admin", "gis_officer", "inspector", "inspector"] + ["supervisor"] * sups
                     + ["field_crew"] * crews, dtype=object)
     supervisor = np.full(len(role), -1)
     supervisor[4 + sups:] = 4 + np.arange(crews) // 4
     width = max(3, len(str(len(role))))
-    staff_id = np.array([f"S{i:0{width}d}" for i in range(1, len(role) + 1)], dtype=object)
+    staff_id = np.array([f"{prefix}{i:0{width}d}" for i in range(1, len(role) + 1)], dtype=object)
     return Staff(role=role, supervisor=supervisor, person=np.asarray(persons), staff_id=staff_id)
 
 
