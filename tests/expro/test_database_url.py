@@ -110,7 +110,7 @@ def socket_cluster() -> Iterator[tuple[Path, str]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_db_up_import_and_serve_over_a_socket_with_a_plain_url(socket_cluster, tmp_path):
+def test_db_up_import_check_and_serve_over_a_socket_with_a_plain_url(socket_cluster, tmp_path):
     sock, password = socket_cluster
     url = f"postgresql://expro@/expro?host={sock}"
     env = clean_env(EXPRO_DATABASE_URL=url, PGPASSWORD=password, EXPRO_HOME=str(tmp_path / "home"))
@@ -128,6 +128,8 @@ def test_db_up_import_and_serve_over_a_socket_with_a_plain_url(socket_cluster, t
     listed = run(["psql", "-h", str(sock), "-U", "expro", "-d", "expro", "-tAc", "SELECT count(*) FROM project"],
                  env, tmp_path)
     assert listed.stdout.strip() == "1"
+    checked = run([EXPRO, "check", "--project", "T-001"], env, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
     with served(EXPRO, env, tmp_path) as base:
         health = httpx.get(f"{base}/health", timeout=10)
