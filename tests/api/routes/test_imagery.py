@@ -123,8 +123,6 @@ def test_demo_orthophoto_tile_is_a_real_picture(client, conn, tmp_path):
 
     pkg = tmp_path / "demo"
     generate_district(pkg, households=30, seed=3, imagery=True, resolution_m=0.3)
-    for name in ("staff.csv", "assignments.csv"):   # other people under the canonical staff numbers: refused
-        (pkg / name).unlink()
     toml = pkg / "project.toml"
     toml.write_text(toml.read_text(encoding="utf-8").replace('code = "HN-S3"', 'code = "HN-S3-TILES"'),
                     encoding="utf-8")
