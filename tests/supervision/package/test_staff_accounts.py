@@ -76,3 +76,14 @@ def test_existing_accounts_keep_role_password_and_name_new_ones_cannot_sign_in(c
     members = conn.execute(text("SELECT count(*) FROM project_staff WHERE project_id = :p"),
                            {"p": result.project_id}).scalar_one()
     assert members == len(package_tables()["staff"])
+
+
+def test_synthetic_districts_and_the_canonical_package_share_a_database(conn, tmp_path, district_dir):
+    """Staff numbers are global accounts: generated districts number their own people, so that the demo's
+    committed district never blocks another package (here two districts and the canonical one, in turn)."""
+    import_package(conn, write_package(tmp_path / "pkg"))
+    for seed in (1, 2):
+        result, _ = import_package(conn, district_dir(seed, 40, False))
+        staff = conn.execute(text("SELECT count(*) FROM project_staff WHERE project_id = :p"),
+                             {"p": result.project_id}).scalar_one()
+        assert staff > 0
