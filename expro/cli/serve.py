@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from expro import db
+from expro.cli.options import die_on
+from expro.errors import ExproError
 from expro.settings import get_settings
 
 
@@ -20,6 +23,11 @@ def run_server(host: str, port: int) -> None:
 def serve(host: str | None, port: int | None) -> None:
     """Serve the API and the web map."""
     settings = get_settings()
+    if settings.database_url:
+        try:
+            db.normalise_url(settings.database_url)  # a URL Expro cannot use is said now, not on every request
+        except ExproError as exc:
+            die_on(exc)
     host = host or settings.host
     port = port or settings.port
     click.echo(f"Expro on http://{host}:{port}/  (health: http://{host}:{port}/health)")

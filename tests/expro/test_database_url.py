@@ -135,3 +135,10 @@ def test_db_up_import_check_and_serve_over_a_socket_with_a_plain_url(socket_clus
         health = httpx.get(f"{base}/health", timeout=10)
     assert health.status_code == 200, health.text
     assert health.json()["postgis"].startswith("3.")
+
+
+def test_serve_refuses_a_url_it_cannot_use_before_listening(tmp_path):
+    refused = run([EXPRO, "serve", "--port", "1"], clean_env(EXPRO_DATABASE_URL="mysql://u@db.example/expro",
+                                                             EXPRO_HOME=str(tmp_path)), tmp_path, timeout=60)
+    assert refused.returncode != 0
+    assert "EXPRO_DATABASE_URL" in refused.stderr and "Traceback" not in refused.stderr
