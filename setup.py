@@ -17,7 +17,8 @@ MIGRATIONS = {"expro.migrations": "sql/postgis", "expro.migrations.versions": "s
 # namespace discovery, as pyproject's packages.find did
 PACKAGES = find_namespace_packages(include=[p for name in TOP_LEVEL for p in (name, f"{name}.*")])
 # "" is every package (pyproject.toml spells it "*")
-PACKAGE_DATA = {"": ["py.typed", "*.kv", "*.sql", "*.html", "*.ttf", "*.otf", "*.toml", "*.onnx", "*.json"], "expro.migrations": ["*.mako"]}
+PACKAGE_DATA = {"": ["py.typed", "*.kv", "*.sql", "*.html", "*.ttf", "*.otf", "*.toml", "*.onnx", "*.json"],
+                "expro.migrations": ["*.mako"]}
 PACKAGE_DATA.update({name: ["*"] for name in PACKAGES if name.startswith("web_map.static")})
 
 setup(packages=PACKAGES + list(MIGRATIONS), package_dir=MIGRATIONS, package_data=PACKAGE_DATA)
