@@ -70,6 +70,12 @@ class Style:
                 f"blur {self.blur_px:.1f}px, jpeg {self.jpeg_quality}")
 
 
+def _rgb(values: np.ndarray) -> tuple[float, float, float]:
+    """Three floats (red, green, blue) from an array of three."""
+    r, g, b = map(float, values)
+    return r, g, b
+
+
 def draw_style(rng: np.random.Generator, split: str = TRAIN, resolution_m: float | None = None) -> Style:
     """A style drawn from the ranges of ``split``."""
     grounds = GROUND_KINDS[split]
@@ -83,7 +89,7 @@ def draw_style(rng: np.random.Generator, split: str = TRAIN, resolution_m: float
         sun_azimuth=float(rng.uniform(0, 360)), sun_elevation=float(rng.uniform(25, 75)),
         shadow_strength=float(rng.uniform(0.35, 0.7)), tree_density=float(rng.uniform(0.0, 1.0)),
         haze=float(rng.uniform(0, 0.3)), blur_px=float(rng.uniform(0, 1.2)), noise=float(rng.uniform(1, 7)),
-        jpeg_quality=int(rng.integers(55, 96)), white_balance=tuple(map(float, rng.uniform(0.9, 1.1, 3))),
+        jpeg_quality=int(rng.integers(55, 96)), white_balance=_rgb(rng.uniform(0.9, 1.1, 3)),
         gamma=float(rng.uniform(0.8, 1.25)), wall_share=float(rng.uniform(0, 0.9)),
         greenhouses=int(rng.integers(0, 4)))
 
@@ -172,7 +178,7 @@ def render_scene(path: str | Path, *, seed: int, split: str = TRAIN, resolution_
     tr = Affine(res, 0, 0, 0, -res, extent_m)  # scene coordinates (0..extent), north up
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     px_x, px_y = (xx + 0.5) * res, extent_m - (yy + 0.5) * res
-    img = np.empty((3, size, size), np.float32)
+    img: np.ndarray = np.empty((3, size, size), np.float32)
 
     # ground: a base kind mixed with patches of others, at several scales
     img[:] = _jitter(_GROUND_BASE[st.ground], rng, st.colour_jitter)[:, None, None]
