@@ -5,8 +5,10 @@
 Needs torch (training only: ``pip install torch==2.13.0``, the CPU build on this machine's disk) and onnx.
 Data recipe (seed 20261203): ``--scenes`` renderings of the TRAIN split of imagery.render (seeds 1..N, drawn at
 0.05-0.3 m, never a HELD_OUT style or seed) and every real drone set of ../shared/data/real with its OpenStreetMap
-outlines, all read onto the 0.25 m working grid (averaging). Batches of 160 × 160 px crops, half real, half
-rendered, with flips, quarter turns, per-channel gain, gamma and noise; targets: roof, and a band of about 0.5 m
+outlines, all read onto the 0.25 m working grid (averaging). First a base network on the renderings alone
+(``--pretrain-minutes``; it sees no real set); every network then starts from it: batches of 8 crops of
+128 × 128 px, 70 % from the real sets, 30 % rendered, with flips, quarter turns, per-channel gain, gamma and
+noise; targets: roof, and a band of about 0.5 m
 along each outline (to keep touching roofs apart). ``--folds`` trains one network per real set without that set
 (leave-one-set-out; benchmarks/out/footprint_folds/unet_without_<set>.onnx) and scores it on that set;
 ``--final`` trains on everything and writes imagery/models/footprints_unet.{onnx,json}.
@@ -37,7 +39,7 @@ from imagery.cnn import MODEL_PATH, WORK_RES_M, RoofSegmenter, normalise, read_r
 from imagery.render import TRAIN, render_scene  # noqa: E402
 
 SEED = 20261203
-PATCH = 160
+PATCH = 128
 CACHE = ROOT / "benchmarks" / "out" / "footprint_cnn_data"
 FOLDS = ROOT / "benchmarks" / "out" / "footprint_folds"
 torch.set_num_threads(1)
@@ -152,8 +154,10 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return roof + 0.5 * edge + dice
 
 
-def train(data: dict, without: str | None, minutes: float, out: Path, batch: int = 8) -> Path:
-    """Train for ``minutes`` of wall time on every source but ``without``; export to ONNX at ``out``."""
+def train(data: dict, without: str | None, minutes: float, out: Path, batch: int = 8, real_share: float = 0.7,
+          init: Path | None = None, lr: float = 3e-3) -> Path:
+    """Train for ``minutes`` of wall time on every source but ``without`` (``real_share`` of each batch from the
+    real sets, none when 0), starting from the weights at ``init``; export to ONNX at ``out``."""
     rng = np.random.default_rng(SEED)
     torch.manual_seed(SEED)
     real = [im for n, ims in data.items() if n not in ("render", without) for im in ims]
@@ -161,13 +165,15 @@ def train(data: dict, without: str | None, minutes: float, out: Path, batch: int
     weights /= weights.sum()
     rendered = data["render"]
     model = UNet()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    if init is not None:
+        model.load_state_dict(torch.load(init))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     t0, step, losses = time.perf_counter(), 0, []
     budget = minutes * 60
     while (elapsed := time.perf_counter() - t0) < budget:
         for g in opt.param_groups:  # cosine decay over the wall-time budget
-            g["lr"] = 3e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * elapsed / budget)))
-        pairs = [crop(real[rng.choice(len(real), p=weights)] if i % 2 == 0 else
+            g["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * elapsed / budget)))
+        pairs = [crop(real[rng.choice(len(real), p=weights)] if rng.random() < real_share else
                       rendered[int(rng.integers(len(rendered)))], rng) for i in range(batch)]
         x = torch.from_numpy(np.stack([p[0] for p in pairs]))
         y = torch.from_numpy(np.stack([p[1] for p in pairs]))
@@ -175,17 +181,20 @@ def train(data: dict, without: str | None, minutes: float, out: Path, batch: int
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         step += 1
         if step % 100 == 0:
             print(f"  step {step} loss {np.mean(losses[-100:]):.3f} ({elapsed:.0f} s)", flush=True)
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), FOLDS / f"{out.stem}.pt")  # to start other networks from (not committed)
     torch.onnx.export(model, torch.zeros(1, 3, 256, 256), str(out), input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {2: "h", 3: "w"}, "logits": {2: "h", 3: "w"}}, opset_version=17,
                       dynamo=False)
-    card = {"threshold": 0.5, "trained_on": [n for n in data if n != without], "never_saw": [without] if without
-            else [], "steps": step, "batch": batch, "patch_px": PATCH, "minutes": minutes, "seed": SEED,
+    names = [n for n in data if n != without and (real_share > 0 or n == "render")]
+    card = {"threshold": 0.5, "trained_on": names, "never_saw": [n for n in DRONE_SETS if n not in names],
+            "initialised_from": init.name if init else None, "real_share": real_share, "steps": step,
+            "batch": batch, "patch_px": PATCH, "minutes": minutes, "seed": SEED,
             "work_res_m": WORK_RES_M, "final_loss": float(np.mean(losses[-100:])),
             "parameters": int(sum(p.numel() for p in model.parameters()))}
     out.with_suffix(".json").write_text(json.dumps(card, indent=1))
@@ -197,24 +206,31 @@ def main() -> None:
     """Build the data, train the folds and/or the final network."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenes", type=int, default=40)
-    ap.add_argument("--minutes", type=float, default=5.0, help="wall time per fold")
+    ap.add_argument("--minutes", type=float, default=6.0, help="wall time per fold")
     ap.add_argument("--final-minutes", type=float, default=8.0)
+    ap.add_argument("--pretrain-minutes", type=float, default=12.0,
+                    help="first, a base network on the renderings alone (it sees no real set), which every "
+                         "fold and the final network start from")
     ap.add_argument("--folds", action="store_true")
     ap.add_argument("--only", nargs="*", default=list(DRONE_SETS))
     ap.add_argument("--final", action="store_true")
     args = ap.parse_args()
     data = build(args.scenes)
     print(f"data: {', '.join(f'{k} {len(v)}' for k, v in data.items())}", flush=True)
+    base = FOLDS / "unet_base.pt"
+    if args.pretrain_minutes and not base.exists():
+        train(data, None, args.pretrain_minutes, base.with_suffix(".onnx"), real_share=0.0)
+    init = base if base.exists() else None
     if args.folds:
         for name in args.only:
-            path = train(data, name, args.minutes, FOLDS / f"unet_without_{name}.onnx")
+            path = train(data, name, args.minutes, FOLDS / f"unet_without_{name}.onnx", init=init, lr=1.5e-3)
             rgb, labels = drone_paths(name)
             s = score_set(RoofSegmenter(path).extract, rgb, labels)
             print(f"LOSO {name}: precision {s['precision']:.3f} recall {s['recall']:.3f} F1 {s['f1']:.3f} "
                   f"median IoU {s['median_iou']:.3f} ({s['measured']} found, {s['reference']} reference)",
                   flush=True)
     if args.final:
-        train(data, None, args.final_minutes, MODEL_PATH)
+        train(data, None, args.final_minutes, MODEL_PATH, init=init, lr=1.5e-3)
 
 
 if __name__ == "__main__":
