@@ -288,6 +288,9 @@ class PackageChecker:
         if col.nonempty:
             self._flag(raw, empty, col, "empty value", "值为空")
         present = ~empty
+        if col.kind == "text" and col.name.endswith("id_number"):
+            # GB 11643 writes the check character X in capitals: a lowercase x is the same number
+            return per_distinct(text, lambda values: values.str.upper())
         if col.kind == "text":
             return per_distinct(text, lambda values: values.str.normalize("NFC"))
         if col.kind == "enum":

@@ -210,3 +210,26 @@ def test_clean_canonical_project_raises_no_alert(conn, tmp_path):
     result, _ = import_package(conn, write_package(tmp_path))
     counts = models.run_all(conn, result.project_code)
     assert len(counts) == 20 and sum(counts.values()) == 0, counts
+
+
+def _id_ending_in_x(like: str) -> str:
+    """An ID number of the same county and birth date as ``like`` whose check character is X."""
+    for seq in range(1000):
+        body = like[:14] + f"{seq:03d}"
+        if check_char(body) == "X":
+            return body + "X"
+    raise AssertionError("no sequence gives X")
+
+
+@pytest.mark.parametrize("rule", ["ID_INVALID", "ID_NOT_FOUND", "NAME_MISMATCH", "PAYEE_NOT_MEMBER"])
+def test_a_lowercase_x_is_the_same_person(conn, tmp_path, rule):
+    upper = _id_ending_in_x(H3[1])
+
+    def mutate(t) -> None:
+        for table, column in [("registry", "id_number"), ("households", "head_id_number"),
+                              ("claims", "claimant_id_number"), ("payments", "payee_id_number")]:
+            if table in t:
+                frame = t[table]
+                frame.loc[frame[column] == H3[1], column] = upper.lower() if table != "registry" else upper
+
+    assert _run(conn, tmp_path / rule, rule, mutate) == set()
