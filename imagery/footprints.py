@@ -111,9 +111,11 @@ def extract_footprints(*, rgb_path: str | Path | None = None, height_path: str |
     if method == "model":
         if rgb_path is None:
             raise ValueError("the learnt model segments an orthophoto: give rgb_path")
-        found = segmenter().extract(rgb_path, grid or native_grid(rgb_path))
-        return _with_heights(found, height_path) if height_path else found
-    grid = grid or native_grid(rgb_path or height_path)
+        measured = segmenter().extract(rgb_path, grid or native_grid(rgb_path))
+        return _with_heights(measured, height_path) if height_path else measured
+    if grid is None:
+        first = rgb_path if rgb_path is not None else height_path
+        grid = native_grid(first)  # type: ignore[arg-type]
     _require_metric(grid)
     res = grid.resolution_m
     reach_m = max(params.background_window_m / 2, math.sqrt(params.max_area_m2) * 1.2,
