@@ -6,12 +6,12 @@ logout until they would have expired anyway. ``sign_in_throttle`` counts failed 
 account name and per client address (in the database so that every server worker shares it).
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0009
 """
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -4,14 +4,14 @@
 checks against today in China and is STABLE, and so is ``expro_id_candidates``, which calls it.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 """
 from pathlib import Path
 
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

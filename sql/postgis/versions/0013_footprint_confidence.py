@@ -5,12 +5,12 @@ footprints and for round 1's classical extractor, which has none); ``extractor``
 (``classical`` or ``model:<file>``), so the evidence of an alert can say where a footprint came from.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 """
 from alembic import op
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
