@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import rasterio
 import shapely
 from rasterio.enums import Resampling
 from rasterio.features import rasterize, shapes
@@ -25,6 +26,7 @@ from imagery.segment import SegmentParams, regularise
 WORK_RES_M = 0.25
 MODEL_PATH = Path(__file__).with_name("models") / "footprints_unet.onnx"
 TILE_PX = 512
+GDAL_CACHE_MB = 128
 OVERLAP_PX = 64  # beyond the network's useful context; outlines are kept by the tile holding their centroid
 PARAMS = SegmentParams(min_area_m2=6.0, min_rectangularity=0.45, rectangle_above=0.85, opening_m=0.75,
                        max_elongation=10.0, simplify_px=1.0)
@@ -106,7 +108,9 @@ class RoofSegmenter:
         grid = work_grid(path) if grid is None else Grid.from_bounds(_bounds(grid), WORK_RES_M, grid.crs)
         res = grid.resolution_m
         found = []
-        with GridReader(path, grid, resampling=Resampling.average) as reader:
+        # GDAL's block cache would otherwise grow to 5 % of the machine's memory over a large orthophoto
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), \
+                GridReader(path, grid, resampling=Resampling.average) as reader:
             for n, (read_win, core) in enumerate(grid.tiles(tile_px, OVERLAP_PX)):
                 if max_tiles is not None and n >= max_tiles:
                     break
