@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -17,6 +12,7 @@ from api.app import create_app
 from expro.settings import get_settings
 from supervision.accounts import upsert_user
 from tests.common import write_package
+from tests.live import serve
 
 PASSWORD = "correct-horse-42"
 
@@ -47,22 +43,6 @@ def token(client: TestClient, username: str, password: str = PASSWORD) -> dict[s
     return {"Authorization": f"Bearer {res.json()['access_token']}"}
 
 
-class _Serialised:
-    """ASGI wrapper: one request at a time (they share the test's single database connection)."""
-
-    def __init__(self, app) -> None:
-        self.app, self.lock = app, None
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self.lock is None:
-            self.lock = asyncio.Lock()
-        async with self.lock:
-            await self.app(scope, receive, send)
-
-
 @dataclass
 class LiveServer:
     """A uvicorn server of the app on a free local port, on the test's rolled-back transaction."""
@@ -79,19 +59,5 @@ def live_server(conn, tmp_path):
     app = create_app()
     settings = get_settings().model_copy(update={"home": tmp_path / "live-home"})
     app.dependency_overrides[get_settings] = lambda: settings
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(_Serialised(app), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with serve(app) as port:
         yield LiveServer(f"http://127.0.0.1:{port}", "127.0.0.1", port, app)
-    finally:
-        server.should_exit = True
-        thread.join(10)

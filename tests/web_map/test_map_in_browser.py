@@ -6,18 +6,13 @@ serialised: they share that one connection). Chromium is Debian's (``scripts/boo
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-import uvicorn
 from rasterio.transform import from_origin
 
 from api.app import create_app
@@ -26,46 +21,17 @@ from supervision import models
 from supervision.accounts import upsert_user
 from supervision.package.service import import_package
 from tests.common import X0, Y0, package_tables, write_package
+from tests.live import serve
 
 PASSWORD = "correct-horse-42"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-class _Serialised:
-    """ASGI wrapper: one request at a time (they share the test's single database connection)."""
-
-    def __init__(self, app) -> None:
-        self.app, self.lock = app, None
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self.lock is None:
-            self.lock = asyncio.Lock()
-        async with self.lock:
-            await self.app(scope, receive, send)
-
-
 @pytest.fixture
 def live_server(conn):
     """Base URL of the API served by uvicorn on a free local port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(_Serialised(create_app()), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with serve(create_app()) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
