@@ -69,3 +69,16 @@ def district_dir(tmp_path_factory):
             _DISTRICTS[key] = out
         return _DISTRICTS[key]
     return get
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path):
+    """The CLI with its orthophoto store (EXPRO_HOME) in a temporary folder."""
+    from click.testing import CliRunner
+
+    from expro.settings import get_settings
+
+    monkeypatch.setenv("EXPRO_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()

@@ -12,25 +12,14 @@ from pathlib import Path
 
 import pytest
 import rasterio
-from click.testing import CliRunner
 from rasterio.windows import Window
 from sqlalchemy import text
 
 from expro.cli import cli
-from expro.settings import get_settings
 from supervision import models
 from tests.imagery.conftest import district40  # noqa: F401  (fixture)
 
 AREA_RULES = ("AREA_INFLATED", "NOT_AT_BASELINE", "NOT_DEMOLISHED")
-
-
-@pytest.fixture
-def runner(monkeypatch, tmp_path):
-    """The CLI with its orthophoto store (EXPRO_HOME) in a temporary folder."""
-    monkeypatch.setenv("EXPRO_HOME", str(tmp_path / "home"))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def _imagery_only(source: Path, target: Path, code: str) -> Path:

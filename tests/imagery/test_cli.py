@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from expro.cli import cli
-from expro.settings import get_settings
-
-
-@pytest.fixture
-def runner(monkeypatch, tmp_path):
-    """A CLI runner whose EXPRO_HOME (the orthophoto store) is a temporary folder."""
-    monkeypatch.setenv("EXPRO_HOME", str(tmp_path / "home"))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def test_ortho_commands(runner, conn, canonical_project, make_tif, tmp_path):

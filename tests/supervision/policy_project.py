@@ -16,6 +16,7 @@ import functools
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from sqlalchemy import Connection, text
 
 from supervision import models
@@ -76,3 +77,15 @@ def user(conn: Connection, username: str):
     """The account ``username``."""
     uid = conn.execute(text("SELECT id FROM app_user WHERE username = :u"), {"u": username}).scalar_one()
     return get_user(conn, uid)
+
+
+#: The rules whose alerts :func:`build` raises.
+ALL = {"NAME_MISMATCH", "AMOUNT_MISMATCH", "AREA_INFLATED", "STAFF_CONFLICT"}
+
+
+@pytest.fixture
+def alerts(conn, tmp_path):
+    """The policy project built (:func:`build`): alert ids by rule."""
+    ids = build(conn, tmp_path)
+    assert set(ids) == ALL
+    return ids

@@ -8,19 +8,14 @@ import pytest
 from sqlalchemy import text
 
 from supervision import alert_loop, policy
-from tests.supervision.policy_project import MISMATCH_ID, S010_ID, build, user
+from tests.supervision.policy_project import ALL, alerts  # noqa: F401  (fixture)
+from tests.supervision.policy_project import MISMATCH_ID, S010_ID, user
 
-ALL = {"NAME_MISMATCH", "AMOUNT_MISMATCH", "AREA_INFLATED", "STAFF_CONFLICT"}
 #: What each user sees: field crew the prompts of their households (and what is assigned to them).
 VISIBLE = {"S001": {"NAME_MISMATCH"}, "S009": set(), "S010": set(), "G01": set(),
            "S002": ALL, "S003": ALL, "S011": ALL}
 
 
-@pytest.fixture
-def alerts(conn, tmp_path):
-    ids = build(conn, tmp_path)
-    assert set(ids) == ALL
-    return ids
 
 
 def test_alert_visibility_by_user(conn, alerts):

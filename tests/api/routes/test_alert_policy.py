@@ -15,20 +15,15 @@ from sqlalchemy import text
 
 from expro.cli import cli
 from tests.api.conftest import token
-from tests.supervision.policy_project import MISMATCH_ID, build
+from tests.supervision.policy_project import ALL, alerts  # noqa: F401  (fixture)
+from tests.supervision.policy_project import MISMATCH_ID
 
-ALL = {"NAME_MISMATCH", "AMOUNT_MISMATCH", "AREA_INFLATED", "STAFF_CONFLICT"}
 VISIBLE = {"S001": {"NAME_MISMATCH"}, "S009": set(), "S002": ALL, "S003": ALL}
 INBOX = {"S001": {"NAME_MISMATCH"}, "S009": set(), "S002": {"AMOUNT_MISMATCH", "AREA_INFLATED", "STAFF_CONFLICT"},
          "S003": {"AREA_INFLATED", "STAFF_CONFLICT"}}
 SECRETS = (MISMATCH_ID, "李秀英", "李秀")
 
 
-@pytest.fixture
-def alerts(conn, tmp_path):
-    ids = build(conn, tmp_path)
-    assert set(ids) == ALL
-    return ids
 
 
 def _map_page(client, username):
