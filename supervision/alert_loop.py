@@ -12,7 +12,6 @@ import shutil
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
 
@@ -21,6 +20,7 @@ from supervision import audit, policy, uploads
 from supervision.accounts import User
 from supervision.alerts import AlertNotFoundError as AlertNotFoundError  # raised by act, mapped in api.errors
 from supervision.errors import SupervisionError
+from supervision.identity import china_today
 
 
 class AlertLoopError(SupervisionError, ValueError):
@@ -114,7 +114,7 @@ def act(conn: Connection, alert_id: int, user: User, action: str, *, opinion: st
                              f"alert {alert_id} is {row['state']}; {action} needs {' or '.join(transition.from_states)}")
     if not opinion or not opinion.strip():
         raise AlertLoopError("每一步都须填写意见 / an opinion (意见) is required for every step")
-    today = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    today = china_today()
     acted_on = acted_on or today
     if acted_on > today:
         raise AlertLoopError(f"日期 {acted_on} 晚于今天 / the date {acted_on} is in the future")

@@ -17,6 +17,7 @@ from expro.cli import cli
 from tests.api.conftest import token
 from tests.supervision.policy_project import ALL, alerts  # noqa: F401  (fixture)
 from tests.supervision.policy_project import MISMATCH_ID
+from supervision.identity import china_today
 
 VISIBLE = {"S001": {"NAME_MISMATCH"}, "S009": set(), "S002": ALL, "S003": ALL}
 INBOX = {"S001": {"NAME_MISMATCH"}, "S009": set(), "S002": {"AMOUNT_MISMATCH", "AREA_INFLATED", "STAFF_CONFLICT"},
@@ -150,7 +151,7 @@ def test_refusals_are_never_500(conn, client, alerts):
     assert _step(client, aid, inspector, action="assign", assignee="nobody").status_code == 409
     assert _step(client, 10**9, inspector, action="assign", assignee="S003").status_code == 404
     assert client.get(f"/alerts/{10**20}", headers=inspector).status_code == 422
-    tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    tomorrow = (china_today() + dt.timedelta(days=2)).isoformat()
     assert _step(client, aid, inspector, action="assign", assignee="S003", acted_on=tomorrow).status_code == 409
 
 

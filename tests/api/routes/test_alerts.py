@@ -15,6 +15,7 @@ from supervision.accounts import upsert_user
 from supervision.package.service import import_package
 from tests.api.conftest import PASSWORD, token
 from tests.common import package_tables, write_package
+from supervision.identity import china_today
 
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGP4DwABAQEAWk1v8QAAAABJRU5ErkJggg==")
 
@@ -57,7 +58,7 @@ def test_alert_loop_through_the_api(conn, client, tmp_path):
     fake = client.post("/attachments", files={"file": ("fake.png", io.BytesIO(b"not an image"), "image/png")},
                        headers=crew)
     assert fake.status_code in (400, 422)                 # refused by content (the upload checks own the details)
-    today = dt.date.today().isoformat()
+    today = china_today().isoformat()
     res = step(supervisor, action="confirm", opinion="登记金额多算800元", acted_on=today, attachments=[sha])
     assert res.json()["state"] == "confirmed"
     assert step(supervisor, action="close", opinion="x").status_code == 403            # close is for inspectors
@@ -92,7 +93,7 @@ def test_alert_loop_through_the_cli_and_hit_rate(conn, tmp_path):
     for aid, verdict in zip(ids, ["confirm", "mark_unfounded"], strict=True):
         assert run(aid, "assign", "--user", "S002", "--opinion", "分派", "--assignee", "S003").exit_code == 0
         assert run(aid, "start_verification", "--user", "S003", "--opinion", "核查").exit_code == 0
-        res = run(aid, verdict, "--user", "S003", "--opinion", "结论", "--date", dt.date.today().isoformat())
+        res = run(aid, verdict, "--user", "S003", "--opinion", "结论", "--date", china_today().isoformat())
         assert res.exit_code == 0, res.output
     res = run(ids[1], "rectify", "--user", "S002", "--opinion", "x")
     assert res.exit_code == 2 and "needs confirmed" in res.output
