@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import dataclasses
 import functools
 import math
@@ -21,7 +22,8 @@ from sqlalchemy import Connection, text
 from gis_core.errors import GeographicCRSError
 from imagery.catalogue import get_orthophoto
 from imagery.readers import Grid, GridReader
-from imagery.segment import SegmentParams, clean_mask, height_building_mask, polygons, rgb_building_mask
+from imagery.segment import (SegmentParams, clean_mask, contrast_confidence, height_building_mask, polygons,
+                             rgb_building_evidence)
 
 TILE_PX = 2048
 METHODS = ("classical", "model")
@@ -64,8 +66,11 @@ class ExtractedFootprint:
     geometry: shapely.Polygon
     rectangularity: float
     height_m: float | None
-    confidence: float | None = None  # 0-1: the learnt model's mean roof probability inside the outline
-    source: str = "classical"  # "classical" (round 1's thresholds) or "model:<name>" (imagery.learnt)
+    #: 0-1, the extractor's certainty: the learnt model's mean roof probability inside the outline (fused with
+    #: height above ground when a surface model is given); round 1's contrast margin (``contrast_confidence``,
+    #: or height above ground over twice the building threshold). Not calibrated probabilities.
+    confidence: float | None = None
+    source: str = "classical"  # "classical" (round 1's thresholds) or "model:<name>" (imagery.cnn)
 
 
 def native_grid(path: str | Path) -> Grid:
@@ -138,12 +143,15 @@ def _tile(grid: Grid, read_win: Window, core: Window, rgb_reader: GridReader | N
         valid = rgb_reader.valid(read_win)
         if not valid.any():
             return []
-        mask, vegetation = rgb_building_mask(rgb_reader.read(read_win), valid, res, params)
+        mask, vegetation, score = rgb_building_evidence(rgb_reader.read(read_win), valid, res, params)
+        sure = contrast_confidence(score)
     if height_reader is not None:
         heights = height_reader.read_float(read_win)
         if not np.isfinite(heights).any():
             return []
         mask, above = height_building_mask(heights, res, vegetation, params)
+        # above the ground: 0.5 at the building height threshold, 1 at twice it
+        sure = np.clip(np.nan_to_num(above, nan=0.0) / (2 * params.min_height_m), 0.0, 1.0)
         if valid is not None:
             mask &= valid
     mask = clean_mask(mask, res, params)
@@ -155,19 +163,29 @@ def _tile(grid: Grid, read_win: Window, core: Window, rgb_reader: GridReader | N
         c = poly.centroid
         if not (cx0 <= c.x < cx1 and cy0 < c.y <= cy1):
             continue
-        height_m = None
-        if above is not None:
-            inside = rasterize([poly], out_shape=above.shape, transform=tr) > 0
-            if inside.any():
+        height_m, confidence = None, 0.0
+        inside = rasterize([poly], out_shape=mask.shape, transform=tr) > 0
+        if inside.any():
+            confidence = round(float(sure[inside].mean()), 3)
+            if above is not None:
                 height_m = round(float(np.nanmedian(above[inside])), 2)
-        out.append(ExtractedFootprint(poly, rectangularity, height_m))
+        out.append(ExtractedFootprint(poly, rectangularity, height_m, confidence, "classical"))
     return out
 
 
-def store_footprints(conn: Connection, ortho: dict, footprints: list[ExtractedFootprint]) -> int:
+def store_footprints(conn: Connection, ortho: dict, footprints: list[ExtractedFootprint], *,
+                     extractor: str | None = None, surface_model: dict | None = None) -> int:
     """Replace the imagery footprints of ``ortho`` with ``footprints`` (project CRS), each with its confidence
-    and extractor; returns the count."""
+    and extractor; the flight records which extractor (``extractor``, else the footprints' own) and which surface
+    model measured it (``footprints_extractor``, ``footprints_surface_model`` in its ingest record, the evidence of
+    the area rules); returns the count."""
     conn.execute(text("DELETE FROM footprint WHERE orthophoto_id = :o AND source = 'imagery'"), {"o": ortho["id"]})
+    used = extractor or ",".join(sorted({f.source for f in footprints})) or None
+    conn.execute(text("""UPDATE orthophoto SET ingest = COALESCE(ingest, '{}'::jsonb)
+                             || jsonb_build_object('footprints_extractor', CAST(:x AS text),
+                                                   'footprints_surface_model', CAST(:dsm AS jsonb))
+                         WHERE id = :o"""),
+                 {"o": ortho["id"], "x": used, "dsm": json.dumps(surface_model) if surface_model else None})
     rows = [{"p": ortho["project_id"], "phase": ortho["phase"], "fid": f"IMG{ortho['id']}-{i:05d}",
              "h": f.height_m, "o": ortho["id"], "px": ortho["resolution_m"],
              "g": shapely.to_wkb(f.geometry), "srid": ortho["srid"], "c": f.confidence, "x": f.source}

@@ -68,6 +68,20 @@ def _upsample(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def rgb_building_mask(rgb: np.ndarray, valid: np.ndarray, resolution_m: float,
                       params: SegmentParams = SegmentParams()) -> tuple[np.ndarray, np.ndarray]:
     """Candidate roof pixels and vegetation pixels of an RGB uint8 tile (3, h, w)."""
+    mask, vegetation, _ = rgb_building_evidence(rgb, valid, resolution_m, params)
+    return mask, vegetation
+
+
+def contrast_confidence(score: np.ndarray) -> np.ndarray:
+    """Round 1's per-pixel confidence from its contrast score (1 = just distinct from the ground): 0.5 at the
+    threshold, 1 at twice it. A margin, not a calibrated probability."""
+    return np.clip(score / 2.0, 0.0, 1.0)
+
+
+def rgb_building_evidence(rgb: np.ndarray, valid: np.ndarray, resolution_m: float,
+                          params: SegmentParams = SegmentParams()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate roof pixels, vegetation pixels and the contrast score with the local ground (> 1: distinct)
+    of an RGB uint8 tile (3, h, w)."""
     img = rgb.astype(np.float32)
     r, g, b = img
     total = r + g + b + 1.0
@@ -89,7 +103,7 @@ def rgb_building_mask(rgb: np.ndarray, valid: np.ndarray, resolution_m: float,
     shadow = (ratio < params.shadow_brightness) & (chroma < params.shadow_chroma)
     score = np.hypot((ratio - 1) / params.brightness_contrast, chroma / params.chroma_contrast)
     distinct = majority((score > 1) & ~vegetation & ~shadow & valid)
-    return drop_textured(distinct, total / 3.0, resolution_m, params), vegetation
+    return drop_textured(distinct, total / 3.0, resolution_m, params), vegetation, score
 
 
 def roughness(brightness: np.ndarray, resolution_m: float, params: SegmentParams = SegmentParams(),

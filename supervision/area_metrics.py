@@ -33,12 +33,38 @@ def _measured_sql(phase: str, source: str) -> str:
     return f"COALESCE(ST_Covers(x.{phase}_extent, b.geom), false)"
 
 
+def _confidence_sql(sources: dict[str, str]) -> tuple[str, str]:
+    """Columns ``baseline_confidence`` and ``after_confidence`` (the area-weighted mean confidence of the imagery
+    footprints that overlap the outline; a footprint without one counts as 0; NULL where none overlaps or the
+    phase is surveyed) and the join computing them."""
+    phases = [ph for ph, src in sources.items() if src == "imagery"]
+    if not phases:
+        return "NULL::double precision AS baseline_confidence, NULL::double precision AS after_confidence", ""
+    cols = ", ".join(f"fc.{ph}_confidence" if ph in phases else f"NULL::double precision AS {ph}_confidence"
+                     for ph in ("baseline", "after"))
+    aggs = ", ".join(f"sum(fc.w * fc.c) FILTER (WHERE fc.phase = '{ph}') "
+                     f"/ NULLIF(sum(fc.w) FILTER (WHERE fc.phase = '{ph}'), 0) AS {ph}_confidence" for ph in phases)
+    join = f"""LEFT JOIN (
+            SELECT fc.bid, {aggs}
+            FROM (SELECT b.id AS bid, f.phase, COALESCE(f.confidence, 0) AS c,
+                         ST_Area(ST_Intersection(f.geom, b.geom)) AS w
+                  FROM building b JOIN footprint f ON f.geom && b.geom
+                  WHERE b.project_id = :p AND f.project_id = :p AND f.source = 'imagery'
+                    AND f.phase IN ({", ".join(f"'{ph}'" for ph in phases)})
+                    AND ST_Intersects(f.geom, b.geom)) fc
+            GROUP BY fc.bid) fc ON fc.bid = m.building_id"""
+    return cols, join
+
+
 def ensure(conn: Connection, project: dict) -> Tolerance:
     """Materialise ``pg_temp.expro_area_metrics`` for ``project`` (once per transaction); its tolerance.
 
     Besides the figures of ``expro_building_area_metrics``, each building says whether a baseline and an
     after measurement cover it (``baseline_measured``, ``after_measured``): where none does, the area
-    rules cannot judge it (nothing measured is not "nothing there") and count it as not measurable.
+    rules cannot judge it (nothing measured is not "nothing there") and count it as not measurable; and how
+    sure the imagery extractor was of the footprints it measured on it (``baseline_confidence``,
+    ``after_confidence``, see ``_confidence_sql``): a rule judges a phase only at or above its
+    ``min_footprint_confidence``.
     """
     tolerance = Tolerance.from_config(project.get("tolerance"))
     exists = conn.execute(text(f"SELECT to_regclass('pg_temp.{TABLE}') IS NOT NULL")).scalar_one()
@@ -49,6 +75,7 @@ def ensure(conn: Connection, project: dict) -> Tolerance:
         drop(conn)
     base_src = footprint_source(conn, project["id"], "baseline")
     after_src = footprint_source(conn, project["id"], "after")
+    confidence, confidence_join = _confidence_sql({"baseline": base_src, "after": after_src})
     if base_src == after_src == "survey":      # the common case: no per-building coverage test at all
         measured, join = "true AS baseline_measured, true AS after_measured", ""
     else:
@@ -61,8 +88,8 @@ def ensure(conn: Connection, project: dict) -> Tolerance:
     conn.execute(text(f"""
         CREATE TEMP TABLE {TABLE} AS
         WITH measured_flights AS MATERIALIZED ({MEASURED_FLIGHTS_SQL})
-        SELECT m.*, :base_src AS baseline_source, :after_src AS after_source, {measured}
-        FROM expro_building_area_metrics(:p, :a, :b, :k, :base_src, :after_src) m {join}"""),
+        SELECT m.*, :base_src AS baseline_source, :after_src AS after_source, {measured}, {confidence}
+        FROM expro_building_area_metrics(:p, :a, :b, :k, :base_src, :after_src) m {join} {confidence_join}"""),
         {"p": project["id"], "a": tolerance.a, "b": tolerance.b, "k": tolerance.resolution_k,
          "base_src": base_src, "after_src": after_src})
     conn.execute(text(f"CREATE INDEX ON pg_temp.{TABLE} (building_id)"))
@@ -72,13 +99,16 @@ def ensure(conn: Connection, project: dict) -> Tolerance:
     return tolerance
 
 
-def not_measurable(conn: Connection, project: dict, phase: str, *, paid_only: bool = False) -> int:
-    """Buildings (``paid_only``: of paid households) that no ``phase`` measurement covers."""
+def not_measurable(conn: Connection, project: dict, phase: str, *, paid_only: bool = False,
+                   min_confidence: float = 0.0) -> int:
+    """Buildings (``paid_only``: of paid households) that no ``phase`` measurement covers, or whose imagery
+    footprints of that phase are less sure than ``min_confidence``."""
     ensure(conn, project)
     paid = """AND EXISTS (SELECT 1 FROM claim c JOIN payment p ON p.household_id = c.household_id
                           WHERE c.building_id = m.building_id AND c.item_kind = 'building')""" if paid_only else ""
-    return int(conn.execute(text(f"SELECT count(*) FROM pg_temp.{TABLE} m WHERE NOT m.{phase}_measured {paid}"))
-               .scalar_one())
+    return int(conn.execute(text(f"""SELECT count(*) FROM pg_temp.{TABLE} m
+                                     WHERE (NOT m.{phase}_measured OR m.{phase}_confidence < :c) {paid}"""),
+                            {"c": min_confidence}).scalar_one())
 
 
 def unmeasured_flights(conn: Connection, project_id: int) -> list[dict]:

@@ -6,13 +6,16 @@ from sqlalchemy import Connection
 
 from supervision import area_metrics
 from supervision.alerts import record_hits
-from supervision.models._area_common import EVIDENCE_SQL, tolerance_json
+from supervision.models._area_common import (
+    EVIDENCE_SQL, IMAGERY_JOIN_SQL, MIN_FOOTPRINT_CONFIDENCE, min_confidence,
+    tolerance_json, trusted_sql)
 from supervision.models.base import Model
 
 
 def unmeasured(conn: Connection, project: dict) -> int:
-    """Buildings no baseline measurement covers (neither a survey layer nor a measured baseline flight)."""
-    return area_metrics.not_measurable(conn, project, "baseline")
+    """Buildings no baseline measurement covers (neither a survey layer nor a measured baseline flight), or whose
+    baseline imagery footprints are below ``min_footprint_confidence``."""
+    return area_metrics.not_measurable(conn, project, "baseline", min_confidence=min_confidence(MODEL, project))
 
 
 def run(conn: Connection, project: dict, th: dict) -> int:
@@ -30,12 +33,14 @@ def run(conn: Connection, project: dict, th: dict) -> int:
                                                     round((m.discrepancy_m2 - m.tolerance_m2)::numeric, 2),
                                                     'tolerance', CAST(:tol AS jsonb)) AS evidence
         FROM pg_temp.expro_area_metrics m
-        WHERE m.baseline_measured AND m.baseline_coverage >= :min_cov
+        {IMAGERY_JOIN_SQL}
+        WHERE m.baseline_measured AND {trusted_sql("baseline")} AND m.baseline_coverage >= :min_cov
           AND m.claimed_floor_area_m2 > m.expected_floor_area_m2 + m.tolerance_m2""",
         {"min_cov": float(th["min_baseline_coverage"]), "report_pct": float(th["report_above_pct"]),
-         "tol": tolerance_json(tolerance)})
+         "tol": tolerance_json(tolerance), "min_conf": float(th["min_footprint_confidence"])})
 
 
 MODEL = Model(code="AREA_INFLATED", dimension="numeric", subject_type="building", severity="internal",
-              title_zh="虚增房屋面积", thresholds={"min_baseline_coverage": 0.20, "report_above_pct": 30.0},
+              title_zh="虚增房屋面积", thresholds={"min_baseline_coverage": 0.20, "report_above_pct": 30.0,
+                                                  "min_footprint_confidence": MIN_FOOTPRINT_CONFIDENCE},
               run_fn=run, unmeasured_fn=unmeasured)

@@ -6,13 +6,21 @@ from sqlalchemy import Connection
 
 from supervision import area_metrics
 from supervision.alerts import record_hits
-from supervision.models._area_common import CHANGE_JOIN_SQL, EVIDENCE_SQL, tolerance_json
+from supervision.models._area_common import (
+    CHANGE_JOIN_SQL, EVIDENCE_SQL, IMAGERY_JOIN_SQL, MIN_FOOTPRINT_CONFIDENCE,
+    min_confidence, tolerance_json, trusted_sql)
 from supervision.models.base import Model
+
+
+def unmeasured(conn: Connection, project: dict) -> int:
+    """Buildings no baseline measurement covers, or whose baseline imagery footprints are too unsure."""
+    return area_metrics.not_measurable(conn, project, "baseline", min_confidence=min_confidence(MODEL, project))
 
 
 def run(conn: Connection, project: dict, th: dict) -> int:
     """Alert every building whose baseline coverage is below ``min_baseline_coverage``, where a baseline
-    measurement covers it (a building no measurement covers is not measurable, never "not there")."""
+    measurement covers it (a building no measurement covers, or whose imagery footprints are less sure than
+    ``min_footprint_confidence``, is not measurable, never "not there")."""
     tolerance = area_metrics.ensure(conn, project)
     return record_hits(conn, project["id"], MODEL.code, MODEL.subject_type, MODEL.severity, f"""
         SELECT m.parcel_code || '/' || m.building_no AS subject_key,
@@ -24,10 +32,13 @@ def run(conn: Connection, project: dict, th: dict) -> int:
                                                     'change_between_flights', chg.change) AS evidence
         FROM pg_temp.expro_area_metrics m
         {CHANGE_JOIN_SQL}
-        WHERE m.baseline_measured AND m.baseline_coverage < :min_cov""",
-        {"min_cov": float(th["min_baseline_coverage"]), "tol": tolerance_json(tolerance)})
+        {IMAGERY_JOIN_SQL}
+        WHERE m.baseline_measured AND {trusted_sql("baseline")} AND m.baseline_coverage < :min_cov""",
+        {"min_cov": float(th["min_baseline_coverage"]), "tol": tolerance_json(tolerance),
+         "min_conf": float(th["min_footprint_confidence"])})
 
 
 MODEL = Model(code="NOT_AT_BASELINE", dimension="time", subject_type="building", severity="report",
-              title_zh="冻结前不存在的房屋", thresholds={"min_baseline_coverage": 0.20}, run_fn=run,
-              unmeasured_fn=lambda conn, project: area_metrics.not_measurable(conn, project, "baseline"))
+              title_zh="冻结前不存在的房屋",
+              thresholds={"min_baseline_coverage": 0.20, "min_footprint_confidence": MIN_FOOTPRINT_CONFIDENCE},
+              run_fn=run, unmeasured_fn=unmeasured)
