@@ -8,7 +8,9 @@ roof probability.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from scipy import ndimage as ndi
 
+from imagery.dsm import GROUND_WINDOW_M, fuse, height_above_ground, plane_residual
 from imagery.readers import Grid, GridReader
 from imagery.segment import SegmentParams, regularise
 
@@ -27,6 +30,7 @@ WORK_RES_M = 0.25
 MODEL_PATH = Path(__file__).with_name("models") / "footprints_unet.onnx"
 TILE_PX = 512
 GDAL_CACHE_MB = 128
+PLANE_RESIDUAL_M = 0.35  # surface roughness (RMS about a 1.25 m plane) above which height alone is no roof
 OVERLAP_PX = 64  # beyond the network's useful context; outlines are kept by the tile holding their centroid
 PARAMS = SegmentParams(min_area_m2=6.0, min_rectangularity=0.45, rectangle_above=0.85, opening_m=0.75,
                        max_elongation=10.0, simplify_px=1.0)
@@ -100,17 +104,23 @@ class RoofSegmenter:
         return prob[0], prob[1]
 
     def extract(self, path: str | Path, grid: Grid | None = None, tile_px: int = TILE_PX,
-                params: SegmentParams = PARAMS, max_tiles: int | None = None) -> list:
+                params: SegmentParams = PARAMS, max_tiles: int | None = None,
+                height_path: str | Path | None = None) -> list:
         """Regularised footprints of the orthophoto at ``path``, measured on ``grid``'s CRS at 0.25 m
-        (``max_tiles``: stop after that many tiles, for benchmarks)."""
+        (``max_tiles``: stop after that many tiles, for benchmarks). With a surface model (``height_path``) the
+        roof probability is fused with the height above the local ground (``imagery.dsm.fuse``), read on the same
+        grid by windows; each footprint then also carries its median height above ground."""
         from imagery.footprints import ExtractedFootprint
 
         grid = work_grid(path) if grid is None else Grid.from_bounds(_bounds(grid), WORK_RES_M, grid.crs)
         res = grid.resolution_m
         found = []
+        source = self.source + ("+dsm" if height_path else "")
         # GDAL's block cache would otherwise grow to 5 % of the machine's memory over a large orthophoto
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), \
-                GridReader(path, grid, resampling=Resampling.average) as reader:
+                GridReader(path, grid, resampling=Resampling.average) as reader, \
+                contextlib.ExitStack() as stack:
+            heights = stack.enter_context(GridReader(height_path, grid)) if height_path else None
             for n, (read_win, core) in enumerate(grid.tiles(tile_px, OVERLAP_PX)):
                 if max_tiles is not None and n >= max_tiles:
                     break
@@ -118,14 +128,47 @@ class RoofSegmenter:
                 if not valid.any():
                     continue
                 roof, edge = self.probabilities(rgb, valid)
+                above, planar = _above_ground(heights, grid, read_win) if heights is not None else (None, None)
+                if above is not None:
+                    roof = fuse(roof, above, planar=planar, vegetation=vegetation(rgb))
                 tr = window_transform(read_win, grid.transform)
                 cx0, cy1 = grid.transform @ (core.col_off, core.row_off)
                 cx1, cy0 = grid.transform @ (core.col_off + core.width, core.row_off + core.height)
                 for poly, rect, conf in outlines(roof, edge, valid, tr, res, self.threshold, params):
                     c = poly.centroid
                     if cx0 <= c.x < cx1 and cy0 < c.y <= cy1:
-                        found.append(ExtractedFootprint(poly, rect, None, round(conf, 3), self.source))
+                        height_m = _median_inside(above, poly, tr) if above is not None else None
+                        found.append(ExtractedFootprint(poly, rect, height_m, round(conf, 3), source))
         return found
+
+
+def vegetation(rgb: np.ndarray, exg: float = SegmentParams().exg_vegetation) -> np.ndarray:
+    """Green vegetation pixels of an RGB tile (excess green on chromaticities, as round 1)."""
+    r, g, b = rgb.astype(np.float32)
+    return (2 * g - r - b) / (r + g + b + 1.0) > exg
+
+
+def _above_ground(heights: GridReader, grid: Grid, read_win: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Height above ground over ``read_win`` and how planar the surface is there (0-1: a logistic step at
+    ``PLANE_RESIDUAL_M``), the ground estimated on a window wider by half the ground window (so that buildings
+    near the tile's edge see the ground around them)."""
+    margin = int(math.ceil(GROUND_WINDOW_M / 2 / grid.resolution_m))
+    r0, c0 = max(0, int(read_win.row_off) - margin), max(0, int(read_win.col_off) - margin)
+    r1 = min(grid.height, int(read_win.row_off + read_win.height) + margin)
+    c1 = min(grid.width, int(read_win.col_off + read_win.width) + margin)
+    surface = heights.read_float(Window(c0, r0, c1 - c0, r1 - r0))
+    above = height_above_ground(surface, grid.resolution_m)
+    residual = plane_residual(surface, grid.resolution_m)
+    with np.errstate(over="ignore"):
+        planar = 1.0 / (1.0 + np.exp((residual - PLANE_RESIDUAL_M) / 0.1))
+    dr, dc = int(read_win.row_off) - r0, int(read_win.col_off) - c0
+    core = (slice(dr, dr + int(read_win.height)), slice(dc, dc + int(read_win.width)))
+    return above[core], planar[core].astype(np.float32)
+
+
+def _median_inside(above: np.ndarray, poly: shapely.Polygon, transform) -> float | None:
+    inside = (rasterize([poly], out_shape=above.shape, transform=transform) > 0) & np.isfinite(above)
+    return round(float(np.median(above[inside])), 2) if inside.any() else None
 
 
 def outlines(roof: np.ndarray, edge: np.ndarray, valid: np.ndarray, transform, res: float, threshold: float = 0.5,

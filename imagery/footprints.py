@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -35,28 +34,6 @@ def segmenter(path: str | None = None):
     from imagery.cnn import RoofSegmenter
 
     return RoofSegmenter(path)
-
-
-def _with_heights(found: list[ExtractedFootprint], height_path: str | Path) -> list[ExtractedFootprint]:
-    """``found`` with each outline's median surface height above the ground around it (the 5th percentile of
-    the surface within 40 m; for a height-above-ground raster that is about 0)."""
-    from rasterio.mask import mask as clip
-
-    out = []
-    with rasterio.open(height_path) as src:
-        for f in found:
-            try:
-                ring, _ = clip(src, [f.geometry.buffer(40)], crop=True, filled=False)
-                inner, _ = clip(src, [f.geometry], crop=True, filled=False)
-            except ValueError:  # outside the surface model
-                out.append(f)
-                continue
-            if not inner.count() or not ring.count():
-                out.append(f)
-                continue
-            ground = float(np.percentile(ring.compressed(), 5))
-            out.append(dataclasses.replace(f, height_m=round(float(np.ma.median(inner)) - ground, 2)))
-    return out
 
 
 @dataclass(frozen=True)
@@ -106,8 +83,9 @@ def extract_footprints(*, rgb_path: str | Path | None = None, height_path: str |
     belongs to the tile whose core holds its centroid. With RGB only, roofs are regions distinct from
     the local ground colour; with a surface model, they are planar regions above the ground, and RGB
     (when given) removes vegetation. ``method="model"`` segments the RGB with the committed U-Net
-    (``imagery.cnn``) instead, on ``grid``'s CRS at its 0.25 m working resolution; each footprint then carries
-    the model's confidence (a surface model, if given, only adds the median height above ground).
+    (``imagery.cnn``) instead, on ``grid``'s CRS at its 0.25 m working resolution, its roof probability fused
+    with the height above ground of the surface model when one is given (``imagery.dsm``); each footprint then
+    carries the model's confidence and its median height above ground.
     """
     if rgb_path is None and height_path is None:
         raise ValueError("give an orthophoto, a surface model, or both")
@@ -116,8 +94,7 @@ def extract_footprints(*, rgb_path: str | Path | None = None, height_path: str |
     if method == "model":
         if rgb_path is None:
             raise ValueError("the learnt model segments an orthophoto: give rgb_path")
-        measured = segmenter().extract(rgb_path, grid or native_grid(rgb_path))
-        return _with_heights(measured, height_path) if height_path else measured
+        return segmenter().extract(rgb_path, grid or native_grid(rgb_path), height_path=height_path)
     if grid is None:
         first = rgb_path if rgb_path is not None else height_path
         grid = native_grid(first)  # type: ignore[arg-type]
@@ -202,12 +179,21 @@ def store_footprints(conn: Connection, ortho: dict, footprints: list[ExtractedFo
 
 def measure_orthophoto(conn: Connection, ortho_id: int, *, dsm_path: str | Path | None = None,
                        params: SegmentParams = SegmentParams(), method: str = "classical") -> int:
-    """Extract the footprints of an ingested orthophoto (with a surface model if given) and store them."""
+    """Extract the footprints of an ingested orthophoto and store them; with the flight's catalogued surface
+    model (``expro ortho ingest --dsm``) unless ``dsm_path`` names another one."""
+    from imagery.dsm import surface_model_of
+
     ortho = get_orthophoto(conn, ortho_id, ingested=True)
     grid = orthophoto_grid(ortho)
-    found = extract_footprints(rgb_path=ortho["cog_path"], height_path=dsm_path, grid=grid, params=params,
+    kept = surface_model_of(conn, ortho_id) if dsm_path is None else None
+    height_path = dsm_path if dsm_path is not None else (kept["cog_path"] if kept else None)
+    found = extract_footprints(rgb_path=ortho["cog_path"], height_path=height_path, grid=grid, params=params,
                                method=method)
-    return store_footprints(conn, ortho, found)
+    used = {"surface_model_id": kept["id"], "sha256": kept["sha256"]} if kept else \
+        ({"path": str(dsm_path)} if dsm_path is not None else None)
+    extractor = (segmenter().source + ("+dsm" if height_path else "")) if method == "model" else \
+        ("classical+dsm" if height_path else "classical")
+    return store_footprints(conn, ortho, found, extractor=extractor, surface_model=used)
 
 
 def best_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

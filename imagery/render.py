@@ -102,6 +102,8 @@ class Scene:
     footprints: gpd.GeoDataFrame
     style: Style
     extent_m: float = field(default=0.0)
+    #: tree crowns (some over roof corners) with their height, for a surface model of the scene
+    trees: gpd.GeoDataFrame | None = None
 
 
 def _noise(shape: tuple[int, int], rng: np.random.Generator, cell_px: float) -> np.ndarray:
@@ -287,7 +289,7 @@ def render_scene(path: str | Path, *, seed: int, split: str = TRAIN, resolution_
 
     # trees (some over roof corners), then every shadow
     n_trees = int(st.tree_density * extent_m * extent_m / 150)
-    trees = []
+    trees, tree_heights = [], []
     for _ in range(n_trees):
         if buildings and rng.random() < 0.3:
             corner = shapely.get_coordinates(buildings[int(rng.integers(len(buildings)))]["geometry"])[
@@ -297,7 +299,8 @@ def render_scene(path: str | Path, *, seed: int, split: str = TRAIN, resolution_
             cx, cy = rng.uniform(0, extent_m, 2)
         r = rng.uniform(1.2, 3.5)
         trees.append(shapely.Point(cx, cy).buffer(r * rng.uniform(0.8, 1.0), quad_segs=8))
-        footprints_shadow.append((trees[-1], rng.uniform(3, 8)))
+        tree_heights.append(rng.uniform(3, 8))
+        footprints_shadow.append((trees[-1], tree_heights[-1]))
     length_per_m = 1 / math.tan(math.radians(st.sun_elevation))
     shadow = np.zeros(shape, bool)
     off = -sun_vec * length_per_m
@@ -347,8 +350,12 @@ def render_scene(path: str | Path, *, seed: int, split: str = TRAIN, resolution_
                        transform=transform, nodata=0, tiled=True, compress="deflate") as dst:
         dst.write(rgb)
     geoms = [shapely.affinity.translate(b["geometry"], x0, y0) for b in buildings]
-    frame = gpd.GeoDataFrame({"kind": [b["kind"] for b in buildings]}, geometry=geoms, crs=CRS)
-    return Scene(path, frame, st, extent_m)
+    frame = gpd.GeoDataFrame({"kind": [b["kind"] for b in buildings],
+                              "storeys": [max(1, round(b["height"] / 3.0)) for b in buildings]},
+                             geometry=geoms, crs=CRS)
+    crowns = gpd.GeoDataFrame({"height_m": tree_heights},
+                              geometry=[shapely.affinity.translate(t, x0, y0) for t in trees], crs=CRS)
+    return Scene(path, frame, st, extent_m, crowns)
 
 
 def truth_mask(scene: Scene, grid_transform: Affine, shape: tuple[int, int]) -> np.ndarray:
@@ -356,3 +363,54 @@ def truth_mask(scene: Scene, grid_transform: Affine, shape: tuple[int, int]) -> 
     if scene.footprints.empty:
         return np.zeros(shape, bool)
     return rasterize(scene.footprints.geometry, out_shape=shape, transform=grid_transform) > 0
+
+
+def render_surface_model(scene: Scene, path: str | Path, *, seed: int, resolution_m: float = 0.3,
+                         slope: float | None = None, noise_m: float = 0.15) -> Path:
+    """A photogrammetric surface model (float32 GeoTIFF, nodata -9999) of ``scene`` at ``path``: a gently sloping,
+    undulating ground with noise, every building raised by its storeys × 3 m (a gable ridge on some), tree crowns
+    as domes of their height; covering the scene's orthophoto."""
+    rng = np.random.default_rng(seed + 7_000_000)
+    with rasterio.open(scene.path) as src:
+        left, bottom, right, top = src.bounds
+    size_x, size_y = int(round((right - left) / resolution_m)), int(round((top - bottom) / resolution_m))
+    transform = Affine(resolution_m, 0, left, 0, -resolution_m, top)
+    yy, xx = np.mgrid[0:size_y, 0:size_x].astype(np.float32) * resolution_m
+    grade = rng.uniform(0.01, 0.05) if slope is None else slope
+    theta = rng.uniform(0, 2 * math.pi)
+    ground = 40.0 + grade * (xx * math.cos(theta) + yy * math.sin(theta))
+    ground += 0.6 * _noise((size_y, size_x), rng, 25 / resolution_m)             # undulation over tens of metres
+    surface = ground.copy()
+    for geom, storeys in zip(scene.footprints.geometry, scene.footprints["storeys"]):
+        m = rasterize([geom], out_shape=surface.shape, transform=transform) > 0
+        if not m.any():
+            continue
+        base = float(np.median(ground[m]))
+        rise = storeys * 3.0
+        if rng.random() < 0.5:                      # a gable: up to 1.5 m above the eaves along the long axis
+            rect = shapely.minimum_rotated_rectangle(geom)
+            c = shapely.get_coordinates(rect)[:3]
+            long_axis = c[1] - c[0] if np.hypot(*(c[1] - c[0])) >= np.hypot(*(c[2] - c[1])) else c[2] - c[1]
+            across = np.array([-long_axis[1], long_axis[0]]) / max(np.hypot(*long_axis), 1e-9)
+            cx, cy = geom.centroid.x - left, top - geom.centroid.y
+            d = np.abs((xx[m] - cx) * across[0] - (yy[m] - cy) * across[1])
+            half = max(float(d.max()), 1e-3)
+            surface[m] = base + rise + 1.5 * (1 - d / half)
+        else:
+            surface[m] = base + rise
+    if scene.trees is not None:
+        for geom, height in zip(scene.trees.geometry, scene.trees["height_m"]):
+            m = rasterize([geom], out_shape=surface.shape, transform=transform) > 0
+            if not m.any():
+                continue
+            c = geom.centroid
+            r = math.sqrt(geom.area / math.pi)
+            d = np.hypot(xx[m] - (c.x - left), yy[m] - (top - c.y)) / max(r, 1e-3)
+            crown = ground[m] + height * np.sqrt(np.clip(1 - d * d, 0.05, 1))
+            surface[m] = np.maximum(surface[m], crown + 0.3 * rng.standard_normal(int(m.sum())))
+    surface += noise_m * rng.standard_normal(surface.shape).astype(np.float32)
+    path = Path(path)
+    with rasterio.open(path, "w", driver="GTiff", width=size_x, height=size_y, count=1, dtype="float32", crs=CRS,
+                       transform=transform, nodata=-9999.0, tiled=True, compress="deflate") as dst:
+        dst.write(surface.astype(np.float32), 1)
+    return path

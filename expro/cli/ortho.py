@@ -29,9 +29,14 @@ def ortho() -> None:
 @click.option("--captured-on", type=click.DateTime(formats=["%Y-%m-%d"]), required=True, help="Flight date.")
 @click.option("--compress", type=click.Choice(["JPEG", "WEBP", "DEFLATE"]), default="JPEG", show_default=True,
               help="Compression of the Cloud Optimized GeoTIFF.")
-def ingest(file: Path, project_code: str, phase: str, captured_on: dt.datetime, compress: str) -> None:
-    """Validate FILE (GeoTIFF, RGB/RGBA, uint8/uint16), write its COG and catalogue it."""
+@click.option("--dsm", "dsm", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The flight's surface model (DSM, one band of heights in metres): kept as a COG beside the "
+                   "orthophoto; footprint extraction then fuses height above ground with the image.")
+def ingest(file: Path, project_code: str, phase: str, captured_on: dt.datetime, compress: str,
+           dsm: Path | None) -> None:
+    """Validate FILE (GeoTIFF, RGB/RGBA, uint8/uint16), write its COG and catalogue it (with its surface model)."""
     from imagery.catalogue import get_orthophoto
+    from imagery.dsm import ingest_surface_model, surface_model_of
     from imagery.errors import ImageryError
     from imagery.ingest import ingest_orthophoto
     from supervision.errors import ProjectNotFoundError
@@ -45,11 +50,18 @@ def ingest(file: Path, project_code: str, phase: str, captured_on: dt.datetime, 
                                     captured_on=captured_on.date(), store_dir=get_settings().home / "orthophotos",
                                     compress=compress)
             row = get_orthophoto(conn, oid)
+            if dsm is not None:
+                ingest_surface_model(conn, dsm, ortho_id=oid, store_dir=get_settings().home / "orthophotos")
+            kept = surface_model_of(conn, oid)
     except (ImageryError, ProjectNotFoundError, ValueError) as exc:
         _bad_input(exc)
     click.echo(f"orthophoto {oid}: {row['width_px']}x{row['height_px']} px at {row['resolution_m']:.3f} m, "
                f"{row['crs']}, valid area {row['footprint'].area / 1e4:.2f} ha, COG {row['cog_path']} "
                f"(sha256 {row['cog_sha256'][:16]}…) in {time.perf_counter() - started:.1f} s")
+    if kept is not None:
+        click.echo(f"surface model {kept['id']}: {kept['resolution_m']:.3f} m, {kept['crs']}, heights "
+                   f"{kept['z_min_m']:.1f}…{kept['z_max_m']:.1f} m, {kept['overlap_fraction']:.0%} of the "
+                   f"orthophoto, COG {kept['cog_path']}")
 
 
 @ortho.command("list")
@@ -77,7 +89,8 @@ from imagery.segment import SegmentParams  # noqa: E402  (light: numpy, scipy, s
 @ortho.command("footprints")
 @click.argument("ortho_id", type=int)
 @click.option("--dsm", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A surface model (DSM or height above ground) over the same area.")
+              help="A surface model (DSM or height above ground) over the same area, instead of the one "
+                   "kept at ingest (ortho ingest --dsm).")
 @click.option("--min-area-m2", type=float, default=SegmentParams().min_area_m2, show_default=True,
               help="Smallest footprint kept.")
 @click.option("--method", type=click.Choice(["classical", "model"]), default="classical", show_default=True,
