@@ -90,16 +90,25 @@ class RoofSegmenter:
         card = self.path.with_suffix(".json")
         meta = json.loads(card.read_text()) if card.exists() else {}
         self.threshold = float(threshold if threshold is not None else meta.get("threshold", 0.5))
+        self.flips = bool(meta.get("test_time_flips", False))
         self.source = "model:" + self.path.stem
 
-    def probabilities(self, rgb: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(roof, edge) probabilities of one tile on the working grid."""
+    def probabilities(self, rgb: np.ndarray, valid: np.ndarray, flips: bool | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """(roof, edge) probabilities of one tile on the working grid (``flips``: averaged over the tile and its
+        three mirror images; by default as the model's metadata says)."""
         x = normalise(rgb, valid)
         h, w = valid.shape
         ph, pw = -h % 16, -w % 16
         x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > 16 else "edge")
-        logits = self.session.run(None, {"image": x[None]})[0][0, :, :h, :w]
-        prob = 1.0 / (1.0 + np.exp(-logits))
+        views = ((), (1,), (2,), (1, 2)) if (self.flips if flips is None else flips) else ((),)
+        prob = np.zeros((2, h, w), np.float32)
+        for axes in views:
+            xv = np.flip(x, axis=axes) if axes else x
+            logits = self.session.run(None, {"image": np.ascontiguousarray(xv)[None]})[0][0]
+            logits = np.flip(logits, axis=axes) if axes else logits
+            prob += 1.0 / (1.0 + np.exp(-logits[:, :h, :w]))
+        prob /= len(views)
         prob[:, ~valid] = 0.0
         return prob[0], prob[1]
 

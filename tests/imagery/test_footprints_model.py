@@ -105,3 +105,18 @@ def test_measured_footprints_are_stored_with_confidence_and_extractor(conn, dist
 
 def test_model_file_is_small():
     assert MODEL_PATH.stat().st_size < 10 * 2**20 and Path(WITHOUT_KAMPALA).exists()
+
+
+def test_test_time_flips_make_the_maps_mirror_equivariant(held_out_scene):
+    from imagery.cnn import read_rgb, work_grid
+
+    rgb, valid = read_rgb(held_out_scene.path, work_grid(held_out_scene.path))
+    rgb, valid = rgb[:, :160, :144], valid[:160, :144]
+    seg = RoofSegmenter()
+    roof, edge = seg.probabilities(rgb, valid, flips=True)
+    mirrored, _ = seg.probabilities(rgb[:, :, ::-1].copy(), valid[:, ::-1].copy(), flips=True)
+    assert np.allclose(mirrored[:, ::-1], roof, atol=1e-4)
+    plain, _ = seg.probabilities(rgb, valid)
+    plain_mirrored, _ = seg.probabilities(rgb[:, :, ::-1].copy(), valid[:, ::-1].copy())
+    assert not np.allclose(plain_mirrored[:, ::-1], plain, atol=1e-4)   # the network alone is not
+    assert roof.shape == edge.shape == valid.shape and 0 <= roof.min() and roof.max() <= 1
