@@ -16,6 +16,10 @@ from imagery.errors import (CogWriteError, FileTooLargeError, ImageryError, NotI
 from supervision.accounts import AccountError
 from supervision.alert_loop import AlertLoopError, AlertPermissionError, AttachmentError
 from supervision.alerts import AlertNotFoundError
+from supervision.cases import (CaseConflictError, CaseError, CaseForbiddenError, CaseNotFoundError,
+                              CaseRefusedError)
+from supervision.casetypes import CaseTypeError
+from supervision.documents import DocumentError
 from supervision.errors import PackageError, ProjectNotFoundError, SupervisionError
 from supervision.uploads import UploadError, UploadTooLargeError
 
@@ -33,6 +37,13 @@ STATUS_BY_ERROR: list[tuple[type[Exception], int]] = [
     (AlertPermissionError, status.HTTP_403_FORBIDDEN),
     (AlertLoopError, status.HTTP_409_CONFLICT),
     (AccountError, status.HTTP_400_BAD_REQUEST),
+    (CaseNotFoundError, status.HTTP_404_NOT_FOUND),
+    (CaseForbiddenError, status.HTTP_403_FORBIDDEN),
+    (CaseConflictError, status.HTTP_409_CONFLICT),
+    (CaseRefusedError, 422),
+    (CaseError, 422),
+    (CaseTypeError, 422),
+    (DocumentError, status.HTTP_409_CONFLICT),
     (SupervisionError, status.HTTP_400_BAD_REQUEST),
     (FileTooLargeError, 413),
     (OrthophotoNotFoundError, status.HTTP_404_NOT_FOUND),
@@ -58,6 +69,8 @@ def _body(exc: Exception) -> dict:
         return {"detail": "package refused, nothing written", "problems": [
             {"file": i.file, "row": i.row, "column": i.column, "problem": i.message_en, "问题": i.message_zh}
             for i in exc.issues]}
+    if isinstance(exc, CaseConflictError) and exc.missing is not None:
+        return {"detail": str(exc), "missing": exc.missing}
     return {"detail": str(exc)}
 
 

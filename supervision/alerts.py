@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, text
@@ -16,6 +17,32 @@ from supervision.errors import SupervisionError
 EXPORT_COLUMNS = ("rule_code", "severity", "project_code", "subject_type", "subject_key", "message", "evidence")
 
 
+@dataclass(frozen=True)
+class CaseScope:
+    """A check run on one case: the household and its subject keys per subject type."""
+
+    project_id: int
+    household_no: str
+    keys: dict[str, list[str]]
+
+
+_SCOPE_KEY = "expro_case_scope"
+
+
+def case_scope(conn: Connection) -> CaseScope | None:
+    """The case a check on ``conn`` is limited to (``supervision.case_check``), or None for the whole project."""
+    scope = conn.info.get(_SCOPE_KEY)
+    return scope if isinstance(scope, CaseScope) else None
+
+
+def set_case_scope(conn: Connection, scope: CaseScope | None) -> None:
+    """Limit the checks run on ``conn`` to one case (None: the whole project again)."""
+    if scope is None:
+        conn.info.pop(_SCOPE_KEY, None)
+    else:
+        conn.info[_SCOPE_KEY] = scope
+
+
 def record_hits(conn: Connection, project_id: int, rule_code: str, subject_type: str, default_severity: str,
                 hits_sql: str, params: dict | None = None) -> int:
     """Upsert the alerts selected by ``hits_sql`` and mark the rule's other alerts as no longer firing.
@@ -24,6 +51,9 @@ def record_hits(conn: Connection, project_id: int, rule_code: str, subject_type:
     Dispositions (state, assignee, history) of existing alerts are kept. Returns the number of hits.
     """
     params = {**(params or {}), "p": project_id, "rule": rule_code, "stype": subject_type, "sev": default_severity}
+    scope = case_scope(conn)
+    if scope is not None:
+        return _record_case_hits(conn, scope, hits_sql, params)
     conn.execute(text("DROP TABLE IF EXISTS pg_temp.expro_hits"))
     conn.execute(text(f"CREATE TEMP TABLE expro_hits AS SELECT * FROM ({hits_sql}) h"), params)
     # The "no longer firing" anti-join below probes the hits once per alert of the rule. On a project's
@@ -52,6 +82,32 @@ def record_hits(conn: Connection, project_id: int, rule_code: str, subject_type:
           AND NOT EXISTS (SELECT 1 FROM expro_hits h WHERE h.subject_key = a.subject_key)"""), params)
     conn.execute(text("DROP TABLE pg_temp.expro_hits"))
     return int(hits)
+
+
+def _record_case_hits(conn: Connection, scope: CaseScope, hits_sql: str, params: dict) -> int:
+    """``record_hits`` for a check on one case: the same upsert limited to the case's subjects, in one
+    statement without temporary tables (a request may run many such checks in one transaction)."""
+    params = {**params, "scope_keys": scope.keys.get(params["stype"], [])}
+    scoped = f"SELECT * FROM ({hits_sql}) scoped WHERE scoped.subject_key = ANY(CAST(:scope_keys AS text[]))"
+    columns = conn.execute(text(f"SELECT * FROM ({scoped}) probe LIMIT 0"), params).keys()
+    severity = "COALESCE(h.severity, :sev)" if "severity" in columns else ":sev"
+    return int(conn.execute(text(f"""
+        WITH h AS MATERIALIZED ({scoped}),
+        up AS (
+            INSERT INTO alert AS a (project_id, rule_code, severity, subject_type, subject_key, message, evidence,
+                                    firing, first_seen_at, last_seen_at)
+            SELECT :p, :rule, {severity}, :stype, h.subject_key, h.message, h.evidence, true, now(), now() FROM h
+            ON CONFLICT (project_id, rule_code, subject_type, subject_key) DO UPDATE
+               SET severity = EXCLUDED.severity, message = EXCLUDED.message, evidence = EXCLUDED.evidence,
+                   firing = true, last_seen_at = now()
+            RETURNING 1),
+        gone AS (
+            UPDATE alert a SET firing = false
+            WHERE a.project_id = :p AND a.rule_code = :rule AND a.firing
+              AND a.subject_key = ANY(CAST(:scope_keys AS text[]))
+              AND NOT EXISTS (SELECT 1 FROM h WHERE h.subject_key = a.subject_key)
+            RETURNING 1)
+        SELECT (SELECT count(*) FROM up) + 0 * (SELECT count(*) FROM gone)"""), params).scalar_one())
 
 
 def export_rows(conn: Connection, project_code: str, *, include_not_firing: bool = False,

@@ -29,10 +29,15 @@ def canonical_bytes(event: dict) -> bytes:
 
 
 def append(conn: Connection, *, actor: str, action: str, object_type: str | None = None,
-           object_key: str | None = None, details: dict | None = None) -> int:
-    """Append one event; the database assigns its sequence number and chains its hash. Returns seq."""
-    event = {"actor": actor, "action": action, "object_type": object_type, "object_key": object_key,
-             "details": details or {}}
+           object_key: str | None = None, details: dict | None = None, opinion: str | None = None,
+           result: str | None = None, attachments: list[dict] | None = None) -> int:
+    """Append one event (who, what, on which object, with which opinion, result and attachments); the
+    database assigns its sequence number and chains its hash. Returns seq."""
+    event: dict = {"actor": actor, "action": action, "object_type": object_type, "object_key": object_key,
+                   "details": details or {}}
+    for key, value in (("opinion", opinion), ("result", result), ("attachments", attachments)):
+        if value is not None:        # absent keys keep the bytes of older events' kind unchanged
+            event[key] = value
     return conn.execute(text(
         "INSERT INTO audit_event (actor, action, object_type, object_key, event_bytes, prev_hash, hash) "
         "VALUES (:actor, :action, :otype, :okey, :bytes, '\\x'::bytea, '\\x'::bytea) RETURNING seq"),

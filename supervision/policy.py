@@ -44,13 +44,37 @@ def can_see_id_numbers(role: str) -> bool:
 ASSIGNED_ONLY_ROLES = ("field_crew",)
 
 
+#: Assigned to a household: an assignment of the package, or a stage of its case (a reassignment included).
+_ASSIGNED_SQL = """(EXISTS (SELECT 1 FROM assignment pol_s WHERE pol_s.household_id = {hid} AND pol_s.user_id = :pol_uid)
+    OR EXISTS (SELECT 1 FROM household pol_hh JOIN case_file pol_cf ON pol_cf.project_id = pol_hh.project_id
+               AND pol_cf.household_no = pol_hh.household_no JOIN case_stage pol_cs ON pol_cs.case_id = pol_cf.id
+               WHERE pol_hh.id = {hid} AND pol_cs.assignee_user_id = :pol_uid))"""
+
+
 def household_visible_sql(user: User, household_id: str) -> tuple[str, dict]:
     """A SQL condition true when ``user`` may see the household whose id is the SQL expression ``household_id``,
-    and its parameters. Cases use it with their household id."""
+    and its parameters (assigned: by the package's assignments or as the assignee of a stage of its case)."""
     if user.role in ASSIGNED_ONLY_ROLES:
-        return (f"EXISTS (SELECT 1 FROM assignment pol_s WHERE pol_s.household_id = {household_id} "
-                "AND pol_s.user_id = :pol_uid)", {"pol_uid": user.id})
+        return _ASSIGNED_SQL.format(hid=household_id), {"pol_uid": user.id}
     return "true", {}
+
+
+def case_visible_sql(user: User, case: str = "cf") -> tuple[str, dict]:
+    """The same rule for a ``case_file`` row aliased ``case``: its household's assignments or its stages."""
+    if user.role not in ASSIGNED_ONLY_ROLES:
+        return "true", {}
+    return (f"""(EXISTS (SELECT 1 FROM assignment pol_s JOIN household pol_hh ON pol_hh.id = pol_s.household_id
+                 WHERE pol_hh.project_id = {case}.project_id AND pol_hh.household_no = {case}.household_no
+                   AND pol_s.user_id = :pol_uid)
+             OR EXISTS (SELECT 1 FROM case_stage pol_cs WHERE pol_cs.case_id = {case}.id
+                        AND pol_cs.assignee_user_id = :pol_uid))""", {"pol_uid": user.id})
+
+
+def can_see_case(conn: Connection, user: User, case_id: int) -> bool:
+    """Whether ``user`` may see the case ``case_id``."""
+    cond, params = case_visible_sql(user, "cf")
+    return bool(conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM case_file cf WHERE cf.id = :pol_cid AND {cond})"),
+                             {**params, "pol_cid": case_id}).scalar())
 
 
 def household_no_visible_sql(user: User, project_id: str, household_no: str) -> tuple[str, dict]:
@@ -308,3 +332,87 @@ def mask_alert(alert: dict, user: User) -> dict:
 def mask_alerts(alerts: Iterable[dict], user: User) -> list[dict]:
     """:func:`mask_alert` over many alerts."""
     return [mask_alert(a, user) for a in alerts]
+
+
+# --- cases: who works a stage, who reviews it ---------------------------------------------------------------
+
+#: Roles that hand a stage to someone else.
+REASSIGN_ROLES = ("supervisor", "admin")
+#: Roles that approve or return a submitted stage (DATA_FORMATS §5: supervisors only).
+REVIEW_ROLES = ("supervisor",)
+#: The stages whose worker is "the surveyor" of a case: they may not approve its quantity sheet.
+SURVEY_STAGES = ("survey", "quantity")
+
+
+def stage_work_refusal(conn: Connection, user: User, case: Any, stage: Any) -> Refusal | None:
+    """Why ``user`` may not capture, record or submit on ``stage`` of ``case`` (ORM rows), or None.
+
+    The stage's assignee and admins may; a field crew member only on a case assigned to them and a field
+    stage; other roles on the stages of their own role."""
+    if user.role == "admin" or stage.assignee_user_id == user.id:
+        return None
+    if user.role in ASSIGNED_ONLY_ROLES:
+        if not can_see_case(conn, user, case.id):
+            return Refusal("forbidden", f"您未被分派户号 {case.household_no} 的案件",
+                           f"case {case.household_no} is not assigned to {user.username}")
+        if stage.role == user.role:
+            return None
+    elif stage.role == user.role:
+        return None
+    return Refusal("forbidden", f"环节 {stage.code} 由{ROLE_ZH.get(stage.role, stage.role)}办理，您不能操作",
+                   f"stage {stage.code} is worked by a {stage.role}; {user.username} ({user.role}) may not act on it")
+
+
+def case_conflicts(conn: Connection, user: User, case: Any, stage: Any) -> list[str]:
+    """How reviewing ``stage`` of ``case`` would be reviewing oneself: ``own_work`` (assigned to, submitted,
+    captured for or recorded the stage), ``surveyor`` (the quantity stage of a case one surveyed or measured),
+    ``own_household`` (the household is the reviewer's: their ID number in it, or their registry household)."""
+    row = conn.execute(text("""
+        WITH u AS (SELECT id, upper(id_number) AS id_number FROM app_user WHERE id = :u),
+             cf AS (SELECT * FROM case_file WHERE id = :c)
+        SELECT
+          (:assignee = :u OR :submitted = :u
+           OR EXISTS (SELECT 1 FROM case_capture cc WHERE cc.case_id = :c AND cc.stage_code = :code
+                      AND cc.captured_by = :u)
+           OR (:code = 'quantity' AND EXISTS (SELECT 1 FROM case_quantity q WHERE q.case_id = :c
+                                              AND q.recorded_by = :u))) AS own_work,
+          (:code = 'quantity' AND (
+              EXISTS (SELECT 1 FROM case_stage s WHERE s.case_id = :c AND s.code = ANY(:survey)
+                      AND (s.assignee_user_id = :u OR s.submitted_by = :u))
+              OR EXISTS (SELECT 1 FROM stage_reassignment r JOIN case_stage s ON s.id = r.case_stage_id
+                         WHERE s.case_id = :c AND s.code = ANY(:survey) AND r.from_user_id = :u)
+              OR EXISTS (SELECT 1 FROM case_capture cc WHERE cc.case_id = :c AND cc.stage_code = ANY(:survey)
+                         AND cc.captured_by = :u)
+              OR EXISTS (SELECT 1 FROM case_quantity q WHERE q.case_id = :c AND q.recorded_by = :u))) AS surveyor,
+          EXISTS (SELECT 1 FROM u, cf JOIN household h ON h.project_id = cf.project_id
+                                          AND h.household_no = cf.household_no
+                  WHERE u.id_number IS NOT NULL AND (
+                      upper(h.head_id_number) = u.id_number
+                      OR EXISTS (SELECT 1 FROM household_member m WHERE m.household_id = h.id
+                                 AND upper(m.id_number) = u.id_number)
+                      OR EXISTS (SELECT 1 FROM claim c WHERE c.household_id = h.id
+                                 AND upper(c.claimant_id_number) = u.id_number)
+                      OR EXISTS (SELECT 1 FROM registry_person r WHERE r.id_number = u.id_number
+                                 AND r.household_no = cf.household_no
+                                 AND r.extract_id IN (SELECT extract_id FROM expro_registry_extracts(cf.project_id)))))
+            AS own_household"""),
+        {"u": user.id, "c": case.id, "code": stage.code, "assignee": stage.assignee_user_id,
+         "submitted": stage.submitted_by, "survey": list(SURVEY_STAGES)}).mappings().one()
+    return [reason for reason in ("own_work", "surveyor", "own_household") if row[reason]]
+
+
+CASE_CONFLICT_ZH = {"own_work": "这是您本人办理的环节", "surveyor": "您是该户的调查/核量人员，不能审核其核量单",
+                    "own_household": "该户是您本人或您户籍所在户"}
+CASE_CONFLICT_EN = {"own_work": "it is their own work", "surveyor": "they surveyed or measured this case and may "
+                    "not approve its quantity sheet", "own_household": "the household is their own"}
+
+
+def stage_review_refusal(conn: Connection, user: User, case: Any, stage: Any) -> Refusal | None:
+    """Why ``user`` may not approve or return ``stage`` of ``case``: not a supervisor, or a conflict of interest."""
+    if user.role not in REVIEW_ROLES:
+        return Refusal("forbidden", "只有审核人（监督员）可以审核环节", f"only supervisors review stages, not a {user.role}")
+    reasons = case_conflicts(conn, user, case, stage)
+    if reasons:
+        return Refusal("forbidden", "您须回避：" + "；".join(CASE_CONFLICT_ZH[r] for r in reasons),
+                       f"{user.username} may not review this stage: " + "; ".join(CASE_CONFLICT_EN[r] for r in reasons))
+    return None

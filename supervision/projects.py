@@ -30,7 +30,7 @@ def list_projects(conn: Connection, code: str | None = None) -> list[dict]:
 def get_project(conn: Connection, code: str) -> dict:
     """The project ``code`` (raises ProjectNotFoundError)."""
     row = conn.execute(text("SELECT id, code, name, county_code, srid, pre_announcement_date, announcement_date, "
-                            "tolerance, rules FROM project WHERE code = :c"), {"c": code}).mappings().one_or_none()
+                            "tolerance, rules, case_config FROM project WHERE code = :c"), {"c": code}).mappings().one_or_none()
     if row is None:
         raise ProjectNotFoundError(f"no project with code {code!r}")
     return dict(row)

@@ -28,6 +28,13 @@ PNG, JPEG, WEBP, PDF, MP4, QUICKTIME = ("image/png", "image/jpeg", "image/webp",
 IMAGE_TYPES = frozenset({PNG, JPEG, WEBP})
 DOCUMENT_TYPES = frozenset({PDF})
 VIDEO_TYPES = frozenset({MP4, QUICKTIME})
+#: What content each kind of archive item accepts (DATA_FORMATS §5 kinds): a photo is a picture, a video a
+#: video; documents and forms are PDFs or photographed pages; a signature is a picture or a PDF.
+KIND_MEDIA_TYPES: dict[str, frozenset[str]] = {
+    "photo": IMAGE_TYPES, "video": VIDEO_TYPES, "document": DOCUMENT_TYPES | IMAGE_TYPES,
+    "form": DOCUMENT_TYPES | IMAGE_TYPES, "signature": IMAGE_TYPES | DOCUMENT_TYPES}
+#: File name suffix a stored file gets from its checked type.
+SUFFIX = {PNG: ".png", JPEG: ".jpg", WEBP: ".webp", PDF: ".pdf", MP4: ".mp4", QUICKTIME: ".mov"}
 #: Largest picture accepted: 80 megapixels (a 48 MP drone or phone photo fits; a bomb does not).
 MAX_IMAGE_PIXELS = 80_000_000
 _PIL_FORMATS = {PNG: "PNG", JPEG: "JPEG", WEBP: "WEBP"}

@@ -34,7 +34,9 @@ ITEM_KINDS = ("photo", "video", "document", "signature", "form")
 STAGE_ROLES = ("field_crew", "gis_officer", "supervisor", "inspector", "admin")
 CASE_TYPES = ("residential", "enterprise", "farmland")
 STAGE_KEYS = {"code", "name_zh", "name_en", "role", "time_limit_days", "items"}
-ITEM_KEYS = {"code", "name_zh", "name_en", "kind", "mandatory", "min_count"}
+ITEM_KEYS = {"code", "name_zh", "name_en", "kind", "mandatory", "min_count", "document"}
+#: The generated documents a signed scan may stand for (``document`` of an item).
+DOCUMENT_KINDS = ("quantity_sheet", "agreement")
 STAGE_OVERRIDABLE = {"role", "time_limit_days", "name_zh", "name_en"}
 ITEM_OVERRIDABLE = {"name_zh", "name_en", "kind", "mandatory", "min_count"}
 
@@ -53,6 +55,8 @@ class ArchiveItem:
     kind: str
     mandatory: bool = True
     min_count: int = 1
+    #: the generated document (``quantity_sheet`` or ``agreement``) this item is the signed scan of
+    document: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,8 @@ def _item(where: str, raw: dict) -> ArchiveItem:
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise CaseTypeError(f"{where}: 缺少 / missing {key}")
     item = ArchiveItem(code=raw["code"], name_zh=raw["name_zh"], name_en=raw.get("name_en", raw["code"]),
-                       kind=raw["kind"], mandatory=raw.get("mandatory", True), min_count=raw.get("min_count", 1))
+                       kind=raw["kind"], mandatory=raw.get("mandatory", True), min_count=raw.get("min_count", 1),
+                       document=raw.get("document"))
     _validate_item(where, item)
     return item
 
@@ -131,6 +136,8 @@ def _validate_item(where: str, item: ArchiveItem) -> None:
         raise CaseTypeError(f"{where}: mandatory 必须为 true/false / mandatory must be true or false")
     if not isinstance(item.min_count, int) or isinstance(item.min_count, bool) or item.min_count < 0:
         raise CaseTypeError(f"{where}: min_count 必须为非负整数 / min_count must be a non-negative integer")
+    if item.document is not None and item.document not in DOCUMENT_KINDS:
+        raise CaseTypeError(f"{where}: document 必须为 / must be one of {', '.join(DOCUMENT_KINDS)}")
     if item.mandatory and item.min_count < 1:
         raise CaseTypeError(f"{where}: 必填项 min_count 至少为 1 / a mandatory item needs min_count >= 1")
 

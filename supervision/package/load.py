@@ -12,7 +12,7 @@ import shapely
 from sqlalchemy import Connection, text
 from tqdm import tqdm
 
-from supervision import audit
+from supervision import audit, cases
 from supervision.accounts import ROLE_NAMES_ZH
 from supervision.errors import Issue, PackageError
 from supervision.package.validate import ValidatedPackage
@@ -180,15 +180,17 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
             conn.execute(text(sql), {"p": existing})
     project_id = conn.execute(text("""
         INSERT INTO project (code, name, county_code, srid, pre_announcement_date, announcement_date,
-                             tolerance, rules, imported_at)
-        VALUES (:code, :name, :county, :srid, :freeze, :ann, CAST(:tol AS jsonb), CAST(:rules AS jsonb), now())
+                             tolerance, rules, case_config, imported_at)
+        VALUES (:code, :name, :county, :srid, :freeze, :ann, CAST(:tol AS jsonb), CAST(:rules AS jsonb),
+                CAST(:cases AS jsonb), now())
         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, county_code = EXCLUDED.county_code,
             srid = EXCLUDED.srid, pre_announcement_date = EXCLUDED.pre_announcement_date,
             announcement_date = EXCLUDED.announcement_date, tolerance = EXCLUDED.tolerance,
-            rules = EXCLUDED.rules, imported_at = now()
+            rules = EXCLUDED.rules, case_config = EXCLUDED.case_config, imported_at = now()
         RETURNING id"""), {"code": p.code, "name": p.name, "county": p.county_code, "srid": srid,
                            "freeze": p.pre_announcement_date, "ann": p.announcement_date,
-                           "tol": json.dumps(p.tolerance), "rules": json.dumps(p.rules)}).scalar_one()
+                           "tol": json.dumps(p.tolerance), "rules": json.dumps(p.rules),
+                           "cases": json.dumps(p.case_config, default=str)}).scalar_one()
     params = {"p": project_id}
 
     scope = shapely.union_all(np.asarray(g["scope"].values))
@@ -341,6 +343,9 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
             FROM stg_photo s JOIN household h ON h.project_id = :p AND h.household_no = s.household_no"""), params)
         done(len(photos))
 
+    restored_payments = cases.restore_api_payments(conn, project_id) if existing is not None else 0
+    opened = cases.open_cases(conn, {"id": project_id, "code": p.code, "case_config": p.case_config})
+
     obsolete = reconcile_orthophotos(conn, project_id, pkg)
     if "orthophotos" in t:
         done(len(t["orthophotos"]))
@@ -355,7 +360,8 @@ def load_package(conn: Connection, pkg: ValidatedPackage, *, actor: str = "syste
     kept = kept_counts(conn, project_id) if existing is not None else {}
     audit.append(conn, actor=actor, action="package.import", object_type="project", object_key=p.code,
                  details={"replaced": existing is not None, "row_counts": counts, "files": pkg.files,
-                          "repairs": pkg.repairs, "kept": kept})
+                          "repairs": pkg.repairs, "kept": kept, "cases": opened,
+                          "api_payments_restored": restored_payments})
     bar.close()
     return LoadResult(project_id=project_id, project_code=p.code, replaced=existing is not None, row_counts=counts,
                       obsolete_files=obsolete, kept=kept)

@@ -17,6 +17,7 @@ import shapely
 from pyproj.exceptions import CRSError
 
 from gis_core.files import sha256_file
+from supervision.casetypes import CaseTypeError
 from supervision.errors import Issue, PackageError
 from supervision.package import reader
 from supervision.package.spec import FILES, REFERENCES, Column, FileSpec
@@ -39,6 +40,8 @@ class ProjectConfig:
     announcement_date: dt.date | None
     tolerance: dict
     rules: dict
+    #: [cases] and [casetypes] (supervision.cases.validate_case_config)
+    case_config: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -191,13 +194,21 @@ class PackageChecker:
         for key in ("tolerance", "rules"):
             if key in data and not isinstance(data[key], dict):
                 bad(key, f"[{key}] must be a table", f"[{key}] 必须是表")
+        case_config: dict = {}
+        try:
+            from supervision.cases import validate_case_config
+
+            case_config = validate_case_config(data.get("cases"), data.get("casetypes"))
+        except CaseTypeError as exc:
+            bad("cases" if "[cases]" in str(exc) else "casetypes", str(exc), str(exc))
         freeze = dates["pre_announcement_date"]
         if self.issues or freeze is None:          # a missing freeze date was reported above
             return None
         return ProjectConfig(code=code, name=str(data["name"]).strip(), county_code=county, crs=f"EPSG:{srid}",
                              srid=srid, pre_announcement_date=freeze,
                              announcement_date=dates["announcement_date"],
-                             tolerance=dict(data.get("tolerance", {})), rules=dict(data.get("rules", {})))
+                             tolerance=dict(data.get("tolerance", {})), rules=dict(data.get("rules", {})),
+                             case_config=case_config)
 
     # -- reading ----------------------------------------------------------------------------------
     def read(self, spec: FileSpec) -> reader.RawFile | None:
