@@ -9,9 +9,10 @@ from importlib.resources import files
 from pathlib import Path
 from urllib.parse import unquote
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
 
 from expro import cluster
 from expro.errors import DatabaseError
@@ -78,10 +79,36 @@ def database_url(settings: Settings | None = None, *, start: bool = False) -> st
     return info.url
 
 
+#: The application's database role (migration 0014): owns the application's tables, may only SELECT and
+#: INSERT the audit tables. Engines made by ``engine_for`` act as it when the database has it.
+APP_ROLE = "expro_app"
+
+_APP_ROLE_USABLE = (
+    "SELECT CASE WHEN to_regrole('expro_app') IS NULL OR to_regclass('public.audit_chain') IS NULL THEN false "
+    "ELSE pg_has_role(session_user, 'expro_app', 'MEMBER') "
+    "AND has_table_privilege('expro_app', 'public.audit_chain', 'SELECT') END")
+
+
+def _act_as_app_role(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    """On connect: ``SET ROLE expro_app`` when this database was set up for it and the login may use it."""
+    with dbapi_connection.cursor() as cur:
+        cur.execute(_APP_ROLE_USABLE)
+        if cur.fetchone()[0]:
+            cur.execute(f"SET ROLE {APP_ROLE}")
+    dbapi_connection.commit()
+
+
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
-    """A pooled engine for ``url`` (any form ``normalise_url`` accepts), one per URL."""
-    return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5)
+    """A pooled engine for ``url`` (any form ``normalise_url`` accepts), one per URL, acting as ``APP_ROLE``."""
+    engine = create_engine(normalise_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5)
+    event.listen(engine, "connect", _act_as_app_role)
+    return engine
+
+
+def owner_engine(url: str) -> Engine:
+    """An unpooled engine acting as the login user itself (no ``SET ROLE``): databases, maintenance, tests."""
+    return create_engine(normalise_url(url), poolclass=NullPool)
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
@@ -116,11 +143,15 @@ def migrate(conn: Connection) -> None:
     from alembic import command
     from alembic.config import Config
 
+    conn.exec_driver_sql("SET LOCAL ROLE NONE")   # migrate as the login user, not as APP_ROLE
     conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, "heads")
+    if conn.execute(text("SELECT to_regprocedure('expro_app_setup()')")).scalar() is not None:
+        conn.execute(text("SELECT expro_app_setup()"))   # hand tables of later migrations to APP_ROLE
+    conn.engine.dispose()   # connections opened before the role existed reconnect as APP_ROLE
 
 
 def versions(conn: Connection) -> dict[str, str | None]:
