@@ -31,6 +31,15 @@ MALFORMED_BODY = {"description": "the request body cannot be parsed"}
 UNSTORABLE_TEXT = {"description": "invalid input (e.g. a NUL byte or an invalid character in a parameter)"}
 
 
+#: The body of every refusal: a message in Chinese and English, and for some the missing archive items or the
+#: problems of a refused package.
+REFUSAL_SCHEMA: dict = {"title": "Refusal", "type": "object", "required": ["detail"], "properties": {
+    "detail": {"anyOf": [{"type": "string"}, {"type": "array"}, {"type": "object"}],
+               "description": "what was refused and why (中文 / English)"},
+    "missing": {"type": "array", "items": {"type": "string"}, "description": "archive item codes still needed"},
+    "problems": {"type": "array", "items": {"type": "object"}, "description": "a package's problems"}}}
+
+
 def _document_common_refusals(app: FastAPI) -> None:
     """Declare the refusals any route may give (400 unparsable body, 422 unstorable text) in the OpenAPI."""
     build = app.openapi
@@ -38,14 +47,29 @@ def _document_common_refusals(app: FastAPI) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Refusal"] = REFUSAL_SCHEMA
+            validation = ({"$ref": "#/components/schemas/HTTPValidationError"}
+                          if "HTTPValidationError" in components else None)
             for path in schema.get("paths", {}).values():
                 for operation in path.values():
                     if not isinstance(operation, dict):
                         continue
                     responses = operation.setdefault("responses", {})
-                    responses.setdefault("422", UNSTORABLE_TEXT)
+                    responses.setdefault("422", dict(UNSTORABLE_TEXT))
                     if "requestBody" in operation:
-                        responses.setdefault("400", MALFORMED_BODY)
+                        responses.setdefault("400", dict(MALFORMED_BODY))
+                    for code, response in responses.items():
+                        if not str(code).startswith(("4", "5")):
+                            continue
+                        refusal = {"$ref": "#/components/schemas/Refusal"}
+                        declared = (response.get("content") or {}).get("application/json", {}).get("schema")
+                        if code == "422":   # FastAPI's validation errors, or a refusal with a message
+                            options = [s for s in (declared, validation) if s] + [refusal]
+                            unique = [o for n, o in enumerate(options) if o not in options[:n]]
+                            response["content"] = {"application/json": {"schema": {"anyOf": unique}}}
+                        elif declared is None:
+                            response["content"] = {"application/json": {"schema": refusal}}
             app.openapi_schema = schema
         return app.openapi_schema
 

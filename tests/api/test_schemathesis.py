@@ -18,7 +18,8 @@ from tests.api.conftest import PASSWORD
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error, status_code_conformance  # noqa: E402
+from schemathesis.checks import (content_type_conformance, not_a_server_error,  # noqa: E402
+                                 response_schema_conformance, status_code_conformance)
 
 EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
 #: Tested on their own (tests/api/routes/test_auth.py): fuzzing them would end the run's session.
@@ -59,7 +60,8 @@ def test_no_server_error_and_no_undocumented_status(live_server, fuzzed_project,
                 response = case.call(base_url=live_server.url, headers=auth, timeout=30)
                 key = f"{operation.method.upper()} {operation.path}"
                 calls[key] = calls.get(key, 0) + 1
-                case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
+                case.validate_response(response, checks=[not_a_server_error, status_code_conformance,
+                                                                content_type_conformance, response_schema_conformance])
 
             try:
                 run()
