@@ -134,8 +134,14 @@ def transaction() -> Iterator[Connection]:
         with bound.begin_nested():
             yield bound
         return
-    with get_engine().begin() as conn:
+    engine = get_engine()
+    with engine.begin() as conn:
         yield conn
+        unsealed = conn.info.pop("expro_audit_unsealed", False)   # set by supervision.audit.append
+    if unsealed:   # committed: chain it now (without waiting; a later seal does it otherwise)
+        from supervision import audit
+
+        audit.seal_committed(engine)
 
 
 def migrate(conn: Connection) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from expro.cli import audit as audit_cmd
 from expro.cli import check as check_cmd
 from expro.cli import db as db_cmd
 from expro.cli import demo as demo_cmd
 from expro.cli import imports as import_cmd
 from expro.cli import ortho as ortho_cmd
+from expro.cli import progress as progress_cmd
 from expro.cli import registry as registry_cmd
 from expro.cli import serve as serve_cmd
 from expro.cli import users as user_cmd
@@ -30,6 +32,8 @@ cli.add_command(check_cmd.alerts)
 cli.add_command(check_cmd.rules)
 cli.add_command(registry_cmd.registry)
 cli.add_command(ortho_cmd.ortho)
+cli.add_command(progress_cmd.progress)
+cli.add_command(audit_cmd.audit_group)
 
 
 def main() -> None:

@@ -18,12 +18,17 @@ project_option = click.option("--project", "project_code", required=True, help="
 @project_option
 def check(project_code: str) -> None:
     """Run every supervision model on the project (idempotent; dispositions are kept)."""
-    from supervision import models
+    from supervision import audit, models
 
     started = time.perf_counter()
     try:
         with db.transaction() as conn:
             result = models.check(conn, project_code)
+            audit.append(conn, actor=audit.cli_actor(), action="check.run", object_type="project",
+                         object_key=project_code,
+                         details={"rules": sorted(result.hits), "alerts": dict(sorted(result.hits.items())),
+                                  "total": sum(result.hits.values()),
+                                  "not_measurable": {k: v for k, v in sorted(result.not_measurable.items()) if v}})
     except ProjectNotFoundError as exc:
         fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
     counts = result.hits

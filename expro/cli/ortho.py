@@ -39,6 +39,7 @@ def ingest(file: Path, project_code: str, phase: str, captured_on: dt.datetime, 
     from imagery.dsm import ingest_surface_model, surface_model_of
     from imagery.errors import ImageryError
     from imagery.ingest import ingest_orthophoto
+    from supervision import audit
     from supervision.errors import ProjectNotFoundError
     from supervision.projects import get_project
 
@@ -53,6 +54,11 @@ def ingest(file: Path, project_code: str, phase: str, captured_on: dt.datetime, 
             if dsm is not None:
                 ingest_surface_model(conn, dsm, ortho_id=oid, store_dir=get_settings().home / "orthophotos")
             kept = surface_model_of(conn, oid)
+            audit.append(conn, actor=audit.cli_actor(), action="orthophoto.ingest", object_type="orthophoto",
+                         object_key=str(oid),
+                         details={"project": project_code, "phase": phase, "captured_on": captured_on.date(),
+                                  "file": file.name, "surface_model": kept["id"] if kept else None},
+                         attachments=[{"name": Path(row["cog_path"]).name, "sha256": row["cog_sha256"]}])
     except (ImageryError, ProjectNotFoundError, ValueError) as exc:
         _bad_input(exc)
     click.echo(f"orthophoto {oid}: {row['width_px']}x{row['height_px']} px at {row['resolution_m']:.3f} m, "

@@ -25,6 +25,7 @@ def registry() -> None:
 @click.option("--progress/--no-progress", default=None)
 def registry_import(file: Path, project_code: str | None, errors_csv: Path | None, progress: bool | None) -> None:
     """Validate and load FILE (CSV or XLSX with the registry columns); nothing is written if anything is wrong."""
+    from supervision import audit
     from supervision.projects import get_project
     from supervision.registry_import import import_registry
 
@@ -33,6 +34,10 @@ def registry_import(file: Path, project_code: str | None, errors_csv: Path | Non
         with db.transaction() as conn:
             project_id = get_project(conn, project_code)["id"] if project_code else None
             result = import_registry(conn, file, project_id=project_id, progress=progress)
+            audit.append(conn, actor=audit.cli_actor(), action="registry.import", object_type="registry_extract",
+                         object_key=str(result.extract_id),
+                         details={"project": project_code, "file": file.name, "rows": result.rows},
+                         attachments=[{"name": file.name, "sha256": result.sha256}])
     except PackageError as exc:
         if errors_csv:
             write_errors_csv(errors_csv, exc)

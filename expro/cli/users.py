@@ -7,8 +7,8 @@ from sqlalchemy import text
 
 from expro import db
 from expro.cli.options import EXIT_BAD_INPUT, fail
-from supervision import sign_in
-from supervision.accounts import ROLES, AccountError, set_password, upsert_user
+from supervision import audit, sign_in
+from supervision.accounts import ROLES, AccountError, mask_id_number, set_password, upsert_user
 
 
 @click.group()
@@ -26,7 +26,13 @@ def user_add(username: str, name: str, role: str, id_number: str | None, passwor
     """Create or update the account USERNAME (the staff number, 工号)."""
     try:
         with db.transaction() as conn:
-            upsert_user(conn, username=username, name=name, role=role, password=password, id_number=id_number)
+            existed = conn.execute(text("SELECT role FROM app_user WHERE username = :u"), {"u": username}).scalar()
+            uid = upsert_user(conn, username=username, name=name, role=role, password=password, id_number=id_number)
+            audit.append(conn, actor=audit.cli_actor(), action="user.update" if existed else "user.add",
+                         object_type="app_user", object_key=username,
+                         details={"id": uid, "name": name, "role": role, "previous_role": existed,
+                                  "id_number": mask_id_number(id_number) if id_number else None,
+                                  "password_set": password is not None})
     except AccountError as exc:
         fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
     click.echo(f"user {username} ({role}) saved")
@@ -42,6 +48,8 @@ def user_passwd(username: str, password: str) -> None:
             found = set_password(conn, username, password)
             if found:
                 sign_in.reset(conn, username)
+                audit.append(conn, actor=audit.cli_actor(), action="user.passwd", object_type="app_user",
+                             object_key=username, details={"sessions_ended": True})
     except AccountError as exc:
         fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
     if not found:
