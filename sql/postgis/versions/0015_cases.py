@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"  # TEMP
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
