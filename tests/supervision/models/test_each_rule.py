@@ -209,7 +209,7 @@ def test_clean_canonical_project_raises_no_alert(conn, tmp_path):
 
     result, _ = import_package(conn, write_package(tmp_path))
     counts = models.run_all(conn, result.project_code)
-    assert len(counts) == 20 and sum(counts.values()) == 0, counts
+    assert len(counts) == 22 and sum(counts.values()) == 0, counts
 
 
 def _id_ending_in_x(like: str) -> str:
