@@ -311,3 +311,22 @@ def test_video_capture_is_checked_as_a_container(client, staff):
     crew = token(client, "S001")
     res = capture(client, crew, HH1, "pre_announcement", "status_quo_video", kind="video", data=mp4()[:20])
     assert res.status_code == 422
+
+
+def test_reimport_keeps_each_cases_progress_and_api_payments(client, conn, staff, tmp_path):
+    from supervision.package.service import import_package
+    from tests.common import write_package
+
+    crew, sup = token(client, "S001"), token(client, "S012")
+    _through(client, crew, sup, HH2, "pre_announcement")
+    cid = str(uuid.uuid4())
+    assert capture(client, crew, HH2, "survey", "head_id_card_front", capture_uuid=cid).status_code == 201
+    import_package(conn, write_package(tmp_path / "again"))
+    case = _case(client, crew, HH2)
+    assert _stage(case, "pre_announcement")["state"] == "approved"
+    assert _stage(case, "survey")["state"] == "open"
+    assert next(i for i in _stage(case, "survey")["items"] if i["code"] == "head_id_card_front")["count"] == 1
+    assert capture(client, crew, HH2, "survey", "head_id_card_front", capture_uuid=cid).status_code == 200
+    n = conn.execute(text("SELECT count(*) FROM case_file cf JOIN project p ON p.id = cf.project_id "
+                          "WHERE p.code = 'T-001'")).scalar_one()
+    assert n == 3
