@@ -12,7 +12,7 @@ import expro
 from api import errors
 from api.deps import CurrentUser
 from api.middleware import RefuseUnstorableText, SecurityHeaders
-from api.routes import alerts, auth, cases, health, imagery, pages, projects
+from api.routes import alerts, auth, cases, health, imagery, pages, progress, projects, public
 
 WEB_STATIC = Path(str(files("web_map") / "static"))  # package data of web_map (setup.py), in a wheel too
 
@@ -94,6 +94,8 @@ def create_app() -> FastAPI:
     app.include_router(projects.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
     app.include_router(alerts.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
     app.include_router(cases.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
+    app.include_router(progress.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
+    app.include_router(public.router, responses=DATABASE_RESPONSES)
     app.include_router(pages.router)
     app.include_router(imagery.router, responses=SIGNED_IN_RESPONSES)
     _document_common_refusals(app)
