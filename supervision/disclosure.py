@@ -123,13 +123,13 @@ def published_results(conn: Connection, project: dict, *, village: str | None = 
                             'building', CASE WHEN l.parcel_code IS NULL THEN l.building_no
                                              ELSE l.parcel_code || '/' || l.building_no END,
                             'structure_type', l.structure_type, 'storeys', l.storeys,
-                            'floor_area_m2', l.quantity) ORDER BY l.parcel_code, l.building_no)
+                            'floor_area_m2', CAST(round(l.quantity, 2) AS text)) ORDER BY l.parcel_code, l.building_no)
                          FROM lines l WHERE l.id = page.id AND l.item_kind = 'building'), '[]'::json) AS buildings
         FROM page ORDER BY page.household_no"""), {**params, "limit": limit, "offset": offset}).mappings()
     out = []
     for r in rows:
         buildings = [{"building": b["building"], "structure_type": b["structure_type"], "storeys": b["storeys"],
-                      "floor_area_m2": Decimal(str(b["floor_area_m2"]))} for b in (r["buildings"] or [])]
+                      "floor_area_m2": Decimal(b["floor_area_m2"])} for b in (r["buildings"] or [])]
         out.append({"household_no": r["household_no"], "case_type": r["case_type"],
                     "village_code": r["village_code"], "village_name": r["village_name"],
                     "head_name_masked": mask_name(r["head_name"]),
