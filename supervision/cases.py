@@ -463,24 +463,27 @@ def parse_uuid(value: str) -> uuid.UUID:
         raise CaseRefusedError(f"capture_uuid 不是 UUID / capture_uuid is not a UUID: {value!r}") from None
 
 
-def store_capture(session: Session, project: dict, case: Case, user: User, req: CaptureRequest, upload: Path,
-                  store_dir: Path) -> CaptureOutcome:
-    """Check and store one capture; idempotent on ``capture_uuid`` (same bytes: the stored one, other bytes: 409)."""
-    from gis_core.files import sha256_file
+@dataclass
+class CheckedRequest:
+    """A capture request that passed every check but the file's content."""
 
-    from supervision import exif as exif_reader
-    from supervision import uploads
+    capture_id: uuid.UUID
+    stage: Stage
+    item: Any
+    lon: float | None
+    lat: float | None
+    accuracy_m: float | None
+    taken_at: dt.datetime | None
+    document_no: str | None
 
+
+def check_capture_request(session: Session, project: dict, case: Case, user: User, req: CaptureRequest,
+                          *, resent_ok: bool = False) -> CheckedRequest:
+    """Every check of a capture that needs no file: who, which stage and item, position, accuracy, time and
+    the number of the document a signed scan stands for (raises the refusal)."""
     capture_id = parse_uuid(req.capture_uuid)
     stage = _stage(case, req.stage)
     _refuse_if(policy.stage_work_refusal(session.connection(), user, case, stage))
-    digest = sha256_file(upload)
-    existing = session.scalars(select(Capture).where(Capture.capture_uuid == capture_id)).one_or_none()
-    if existing is not None:
-        if existing.sha256 == digest and existing.case_id == case.id:
-            return CaptureOutcome(existing, created=False)
-        raise CaseConflictError(f"capture_uuid {capture_id} 已用于另一文件 / capture_uuid {capture_id} was already "
-                                "stored with other bytes")
     ct = definition(project, case.case_type)
     try:
         item_stage, item = ct.item(req.item_code)
@@ -489,7 +492,7 @@ def store_capture(session: Session, project: dict, case: Case, user: User, req: 
     if item_stage.code != stage.code:
         raise CaseRefusedError(f"档案项 {item.code} 属于环节 {item_stage.code}，不属于 {stage.code} / item {item.code} "
                                f"belongs to stage {item_stage.code}, not {stage.code}")
-    if stage.state not in OPEN_STATES:
+    if stage.state not in OPEN_STATES and not resent_ok:
         raise CaseRefusedError(f"环节 {stage.code} 未开放（{stage.state}）/ stage {stage.code} is not open "
                                f"({stage.state})")
     lon = _number(req.lon, "lon", -180, 180)
@@ -508,14 +511,6 @@ def store_capture(session: Session, project: dict, case: Case, user: User, req: 
                                    f"position accuracy {accuracy:g} m is worse than the project's limit of "
                                    f"{config['accuracy_limit_m']:g} m")
     taken_at = _timestamp(req.taken_at)
-    allowed = uploads.KIND_MEDIA_TYPES[item.kind]
-    try:
-        checked = uploads.check_file(upload, allowed=allowed, max_bytes=int(config["capture_max_mb"] * 1024**2),
-                                     file_name=req.file_name)
-    except uploads.UploadTooLargeError:
-        raise
-    except uploads.UploadError as exc:
-        raise CaseRefusedError(f"{exc}（档案项 {item.code} 为{item.kind}）/ item {item.code} is a {item.kind}") from None
     document_no = (req.document_no or "").strip() or None
     if item.document is not None:
         expected = current_document_no(session, case, item.document)
@@ -524,6 +519,42 @@ def store_capture(session: Session, project: dict, case: Case, user: User, req: 
         if document_no != expected:
             raise CaseRefusedError(f"签字扫描件的文书编号 {document_no or '（未填）'} 与生成的 {expected} 不符 / the "
                                    f"scan's document number {document_no!r} does not match {expected}")
+    return CheckedRequest(capture_id, stage, item, lon, lat, accuracy, taken_at, document_no)
+
+
+def capture_limit_bytes(project: dict) -> int:
+    """The largest capture the project accepts."""
+    return int(case_config(project)["capture_max_mb"] * 1024**2)
+
+
+def store_capture(session: Session, project: dict, case: Case, user: User, req: CaptureRequest, upload: Path,
+                  store_dir: Path) -> CaptureOutcome:
+    """Check and store one capture; idempotent on ``capture_uuid`` (same bytes: the stored one, other bytes: 409)."""
+    from gis_core.files import sha256_file
+
+    from supervision import exif as exif_reader
+    from supervision import uploads
+
+    capture_id = parse_uuid(req.capture_uuid)
+    stage = _stage(case, req.stage)
+    _refuse_if(policy.stage_work_refusal(session.connection(), user, case, stage))
+    digest = sha256_file(upload)
+    existing = session.scalars(select(Capture).where(Capture.capture_uuid == capture_id)).one_or_none()
+    if existing is not None:
+        if existing.sha256 == digest and existing.case_id == case.id:
+            return CaptureOutcome(existing, created=False)
+        raise CaseConflictError(f"capture_uuid {capture_id} 已用于另一文件 / capture_uuid {capture_id} was already "
+                                "stored with other bytes")
+    ok = check_capture_request(session, project, case, user, req)
+    item, lon, lat, accuracy, taken_at, document_no = ok.item, ok.lon, ok.lat, ok.accuracy_m, ok.taken_at, ok.document_no
+    allowed = uploads.KIND_MEDIA_TYPES[item.kind]
+    try:
+        checked = uploads.check_file(upload, allowed=allowed, max_bytes=capture_limit_bytes(project),
+                                     file_name=req.file_name)
+    except uploads.UploadTooLargeError:
+        raise
+    except uploads.UploadError as exc:
+        raise CaseRefusedError(f"{exc}（档案项 {item.code} 为{item.kind}）/ item {item.code} is a {item.kind}") from None
     meta = exif_reader.read(upload, checked.media_type)
     target_dir = store_dir / project["code"] / case.household_no
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -627,6 +658,7 @@ def case_record(session: Session, project: dict, case: Case) -> Any:
     parcels = tuple(conn.execute(text("SELECT DISTINCT parcel_code FROM parcel WHERE project_id = :p AND "
                                       "household_no = :h ORDER BY parcel_code"),
                                  {"p": project["id"], "h": case.household_no}).scalars())
+    lines: list[dict[str, Any]]
     if case.quantities:
         lines = [{"item_kind": q.item_kind, "building_no": q.building_no, "parcel_code": q.parcel_code,
                   "structure_type": q.structure_type, "storeys": q.storeys, "quantity": q.quantity, "unit": q.unit,

@@ -221,3 +221,23 @@ class Complaint(Base):
     client_digest: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(Text, server_default="new")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaptureUpload(Base):
+    """A capture arriving in byte ranges (resumable): how much has arrived, and how it ended."""
+
+    __tablename__ = "capture_upload"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("case_file.id", ondelete="CASCADE"))
+    capture_uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    fields: Mapped[dict] = mapped_column(JSONB)
+    file_name: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    received_bytes: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    state: Mapped[str] = mapped_column(Text, server_default="receiving")
+    error: Mapped[str | None] = mapped_column(Text)
+    part_path: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, _user_fk())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +23,7 @@ router = APIRouter(tags=["cases"])
 
 HouseholdNo = Annotated[str, Path(min_length=1, max_length=200, description="户号 / the household number")]
 StageCode = Annotated[str, Path(min_length=1, max_length=100, description="the stage code, e.g. survey")]
-CASE_RESPONSES: dict[int | str, dict] = {
+CASE_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "the case is not assigned to the caller, or the policy refuses this act"},
     404: {"description": "no such project, case or stage"}}
 CAPTURE_FIELDS = {"capture_uuid": "the client's UUID of this capture (resending it is safe)",
@@ -248,7 +249,7 @@ class ConflictOut(BaseModel):
     missing: list[str] | None = None
 
 
-CONFLICT = {409: {"model": ConflictOut, "description": "the stage is not open / not submitted, or items are missing"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ConflictOut, "description": "the stage is not open / not submitted, or items are missing"}}
 
 
 def _check(conn: Any, project: dict, household_no: str, user: User) -> CheckOut:
@@ -431,3 +432,132 @@ def quantity_sheet(household_no: HouseholdNo, session: OrmDep, user: CurrentUser
 def agreement(household_no: HouseholdNo, session: OrmDep, user: CurrentUser, project: ProjectDep) -> Response:
     """The generated 协议书 (numbered; the same record gives the same document)."""
     return _pdf(session, project, household_no, user, "agreement")
+
+
+# --- resumable uploads (large videos) ---------------------------------------------------------------------------
+
+class UploadStart(BaseModel):
+    """Begin a resumable upload of one capture: its fields and its size."""
+
+    capture_uuid: str = Field(min_length=1, max_length=64)
+    stage: str = Field(min_length=1, max_length=100)
+    item_code: str = Field(min_length=1, max_length=100)
+    taken_at: str | None = Field(default=None, max_length=64)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    accuracy_m: float | None = Field(default=None, ge=0, le=1e7)
+    document_no: str | None = Field(default=None, max_length=200)
+    file_name: str = Field(default="capture", min_length=1, max_length=200)
+    size_bytes: int = Field(gt=0, le=2**53)
+
+
+class UploadState(BaseModel):
+    """How far an upload is: resume by sending bytes from ``offset``."""
+
+    upload_id: str
+    capture_uuid: str
+    offset: int
+    size_bytes: int
+    state: Literal["receiving", "complete", "refused"]
+    error: str | None
+    capture: CaptureOut | None = None
+
+
+UPLOAD_RESPONSES: dict[int | str, dict] = {
+    **CASE_RESPONSES, 409: {"model": ConflictOut, "description": "the offset is not where the received bytes end, "
+                                                                  "or the upload has ended"},
+    413: {"description": "more bytes than the upload's declared size, or larger than the capture limit"},
+    415: {"description": "not application/offset+octet-stream"},
+    422: {"description": "refused (position, accuracy, stage not open; at the end: content not of the item's kind)"}}
+OFFSET_BODY = {"requestBody": {"required": True, "content": {"application/offset+octet-stream": {
+    "schema": {"type": "string", "format": "binary"}}}}}
+
+
+def _upload_request(body: UploadStart) -> Any:
+    values = body.model_dump(exclude={"size_bytes"})
+    for key in ("lon", "lat", "accuracy_m"):
+        values[key] = None if values[key] is None else repr(values[key])
+    return cases.CaptureRequest(**values)
+
+
+@router.post("/projects/{code}/cases/{household_no}/uploads", status_code=status.HTTP_201_CREATED,
+             responses={**UPLOAD_RESPONSES, 200: {"model": UploadState, "description": "already started: resume it"}})
+def start_upload(household_no: HouseholdNo, body: UploadStart, response: Response, session: OrmDep,
+                 user: CurrentUser, project: ProjectDep, settings: SettingsDep) -> UploadState:
+    """Begin a resumable upload (large videos): every check that needs no file runs now; resend to resume."""
+    from supervision import resumable
+
+    case = cases.get_case(session, project, household_no, user)
+    row, created = resumable.start(session, project, case, user, _upload_request(body), body.size_bytes,
+                                   settings.home / "uploads" / "resumable")
+    location = f"/projects/{project['code']}/cases/{household_no}/uploads/{row.id}"
+    response.headers.update({"Location": location, "Upload-Offset": str(row.received_bytes)})
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return UploadState(**resumable.state(row))
+
+
+@router.get("/projects/{code}/cases/{household_no}/uploads/{upload_id}", responses=UPLOAD_RESPONSES)
+def upload_state(household_no: HouseholdNo, upload_id: Annotated[str, Path(max_length=64)], response: Response,
+                 session: OrmDep, user: CurrentUser, project: ProjectDep) -> UploadState:
+    """The upload's state: the offset to resume from, or how it ended."""
+    from supervision import resumable
+
+    case = cases.get_case(session, project, household_no, user)
+    row = resumable.get(session, case, upload_id, user)
+    response.headers["Upload-Offset"] = str(row.received_bytes)
+    return UploadState(**resumable.state(row))
+
+
+@router.patch("/projects/{code}/cases/{household_no}/uploads/{upload_id}", responses=UPLOAD_RESPONSES,
+              openapi_extra=OFFSET_BODY)
+async def append_upload(request: Request, response: Response, household_no: HouseholdNo,
+                        upload_id: Annotated[str, Path(max_length=64)], conn: SessionDep, user: CurrentUser,
+                        project: ProjectDep, settings: SettingsDep,
+                        upload_offset: Annotated[int, Header(alias="Upload-Offset", ge=0, le=2**53)]) -> UploadState:
+    """Send the next bytes, from ``Upload-Offset`` (the offset the state says); a lost connection keeps what
+    arrived. With the last byte the capture is checked by content and stored."""
+    from starlette.requests import ClientDisconnect
+
+    from supervision import resumable
+    from supervision.uploads import UploadTooLargeError
+
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/offset+octet-stream":
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send application/offset+octet-stream")
+    session = cases.session_for(conn)
+    try:
+        case = cases.get_case(session, project, household_no, user)
+        row = resumable.get(session, case, upload_id, user, lock=True)
+        resumable.check_offset(row, upload_offset)
+        remaining = row.size_bytes - upload_offset
+        written = 0
+        with open(row.part_path, "r+b") as part:
+            part.seek(upload_offset)
+            part.truncate(upload_offset)
+            try:
+                async for chunk in request.stream():
+                    written += len(chunk)
+                    if written > remaining:
+                        raise UploadTooLargeError(f"超出声明的大小 {row.size_bytes} 字节 / more bytes than the declared "
+                                                  f"size of {row.size_bytes}")
+                    part.write(chunk)
+            except ClientDisconnect:
+                pass                   # keep what arrived: the client resumes from the new offset
+        capture = await run_in_threadpool(resumable.received, session, project, case, user, row,
+                                          upload_offset + written, settings.home / "captures")
+        out = UploadState(**resumable.state(row))
+        if capture is not None:
+            checks = await run_in_threadpool(_check, conn, project, household_no, user)
+            out.capture = _capture_out(capture, True, checks)
+        response.headers["Upload-Offset"] = str(row.received_bytes)
+        session.commit()
+        if row.state == "refused":     # kept (the request's transaction commits), and told as a 422
+            return JSONResponse({"detail": row.error or "refused", **out.model_dump(mode="json")},  # type: ignore[return-value]
+                                status_code=422, headers={"Upload-Offset": str(row.received_bytes)})
+        return out
+    except BaseException:
+        if session.in_transaction():
+            session.rollback()
+        raise
+    finally:
+        session.close()

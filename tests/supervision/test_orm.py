@@ -21,4 +21,4 @@ def test_models_match_the_migrated_tables(conn):
     columns = [d for d in diff if not isinstance(d, tuple) or d[0] not in ("add_index", "remove_index")]
     assert columns == [], columns
     assert CASE_TABLES == {"case_file", "case_stage", "case_capture", "stage_review", "stage_reassignment",
-                           "case_quantity", "case_document", "case_payment", "complaint"}
+                           "case_quantity", "case_document", "case_payment", "complaint", "capture_upload"}

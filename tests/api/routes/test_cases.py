@@ -330,3 +330,50 @@ def test_reimport_keeps_each_cases_progress_and_api_payments(client, conn, staff
     n = conn.execute(text("SELECT count(*) FROM case_file cf JOIN project p ON p.id = cf.project_id "
                           "WHERE p.code = 'T-001'")).scalar_one()
     assert n == 3
+
+
+def test_a_large_video_uploads_resumably(client, conn, staff):
+    crew = token(client, "S001")
+    data = mp4()
+    cid = str(uuid.uuid4())
+    start = {"capture_uuid": cid, "stage": "pre_announcement", "item_code": "status_quo_video", "lon": 123.552789,
+             "lat": 41.704966, "accuracy_m": 4.0, "file_name": "clip.mp4", "size_bytes": len(data)}
+    res = client.post(f"{BASE}/{HH1}/uploads", headers=crew, json=start)
+    assert res.status_code == 201, res.text
+    url = res.headers["Location"]
+    assert res.json()["offset"] == 0 and res.json()["state"] == "receiving"
+    again = client.post(f"{BASE}/{HH1}/uploads", headers=crew, json=start)
+    assert again.status_code == 200 and again.json()["upload_id"] == res.json()["upload_id"]
+    octets = {**crew, "Content-Type": "application/offset+octet-stream"}
+    half = len(data) // 2
+    first = client.patch(url, headers={**octets, "Upload-Offset": "0"}, content=data[:half])
+    assert first.status_code == 200 and first.json()["offset"] == half
+    wrong = client.patch(url, headers={**octets, "Upload-Offset": "0"}, content=data[:half])
+    assert wrong.status_code == 409                                # a range at the wrong offset is refused
+    state = client.get(url, headers=crew)
+    assert state.json()["offset"] == half and state.headers["Upload-Offset"] == str(half)
+    other = client.get(url, headers=token(client, "S009"))
+    assert other.status_code == 403
+    done = client.patch(url, headers={**octets, "Upload-Offset": str(half)}, content=data[half:])
+    assert done.status_code == 200, done.text
+    assert done.json()["state"] == "complete" and done.json()["capture"]["media_type"] == "video/mp4"
+    assert client.patch(url, headers={**octets, "Upload-Offset": str(len(data))}, content=b"x").status_code == 409
+    n = conn.execute(text("SELECT count(*) FROM case_capture WHERE capture_uuid = :u"), {"u": cid}).scalar_one()
+    assert n == 1
+
+
+def test_a_resumable_upload_of_the_wrong_content_is_refused_at_the_end(client, staff):
+    crew = token(client, "S001")
+    data = png()
+    start = {"capture_uuid": str(uuid.uuid4()), "stage": "pre_announcement", "item_code": "status_quo_video",
+             "lon": 123.552789, "lat": 41.704966, "accuracy_m": 4.0, "size_bytes": len(data)}
+    res = client.post(f"{BASE}/{HH1}/uploads", headers=crew, json=start)
+    url = res.headers["Location"]
+    end = client.patch(url, headers={**crew, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"},
+                       content=data)
+    assert end.status_code == 422 and end.json()["state"] == "refused"
+    assert client.get(url, headers=crew).json()["state"] == "refused"
+    too_far = {**start, "capture_uuid": str(uuid.uuid4()), "accuracy_m": 500.0}
+    assert client.post(f"{BASE}/{HH1}/uploads", headers=crew, json=too_far).status_code == 422
+    huge = {**start, "capture_uuid": str(uuid.uuid4()), "size_bytes": 10**12}
+    assert client.post(f"{BASE}/{HH1}/uploads", headers=crew, json=huge).status_code == 413
