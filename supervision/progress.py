@@ -221,8 +221,9 @@ def completeness(conn: Connection, project: dict, user: User | None) -> dict:
     stages = []
     for r in rows:
         r.pop("position")
-        stage = {k: (int(v) if k != "stage" else v) for k, v in r.items()}
-        stage["name_zh"] = names.get(stage["stage"], stage["stage"])
+        code = str(r.pop("stage"))
+        stage: dict[str, Any] = {"stage": code, "name_zh": names.get(code, code),
+                                 **{k: int(v) for k, v in r.items()}}
         stage["ratio"] = (stage["present"] / stage["required"]) if stage["required"] else 1.0
         stages.append(stage)
     required = sum(s["required"] for s in stages)

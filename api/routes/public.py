@@ -89,8 +89,8 @@ class ComplaintOut(BaseModel):
     received_at: dt.datetime
 
 
-NOT_FOUND = {404: {"description": "no such project"}}
-TOO_MANY = {429: {"description": "too many complaints from this client or for this project in the "
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such project"}}
+TOO_MANY: dict[int | str, dict[str, Any]] = {429: {"description": "too many complaints from this client or for this project in the "
                                                    "last hour; see Retry-After",
                   "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}}}
 
