@@ -674,8 +674,14 @@ def case_record(session: Session, project: dict, case: Case) -> Any:
             {"p": project["id"], "h": case.household_no}).mappings()]
         surveyor_id = next((s.assignee_user_id for s in case.stages if s.code == "survey"), None)
     surveyor = conn.execute(text("SELECT name FROM app_user WHERE id = :u"), {"u": surveyor_id}).scalar() or ""
-    buildings = tuple(BuildingLine(building_no=f"{ln['parcel_code']}/{ln['building_no']}" if ln["parcel_code"]
-                                   else str(ln["building_no"]), structure_type=ln["structure_type"] or "other",
+    def building_label(ln: dict[str, Any]) -> str:
+        """The building number; with the parcel's own part of its code (after the 12-digit area code) when the
+        household has several parcels."""
+        if len(parcels) <= 1 or not ln["parcel_code"]:
+            return str(ln["building_no"])
+        return f"{str(ln['parcel_code'])[12:] or ln['parcel_code']}/{ln['building_no']}"
+
+    buildings = tuple(BuildingLine(building_no=building_label(ln), structure_type=ln["structure_type"] or "other",
                                    storeys=int(ln["storeys"] or 1), floor_area_m2=Decimal(ln["quantity"]),
                                    unit_price_yuan=Decimal(ln["unit_price_yuan"]),
                                    amount_yuan=Decimal(ln["amount_yuan"]))

@@ -377,3 +377,24 @@ def test_a_resumable_upload_of_the_wrong_content_is_refused_at_the_end(client, s
     assert client.post(f"{BASE}/{HH1}/uploads", headers=crew, json=too_far).status_code == 422
     huge = {**start, "capture_uuid": str(uuid.uuid4()), "size_bytes": 10**12}
     assert client.post(f"{BASE}/{HH1}/uploads", headers=crew, json=huge).status_code == 413
+
+
+def test_documents_come_from_the_stored_record_numbered_and_stable(client, conn, staff, tmp_path):
+    import subprocess
+
+    crew = token(client, "S001")
+    first = client.get(f"{BASE}/{HH1}/documents/quantity-sheet.pdf", headers=crew)
+    assert first.status_code == 200 and first.headers["content-type"] == "application/pdf"
+    again = client.get(f"{BASE}/{HH1}/documents/quantity-sheet.pdf", headers=crew)
+    assert again.content == first.content and again.headers["X-Document-Number"] == first.headers["X-Document-Number"]
+    path = tmp_path / "sheet.pdf"
+    path.write_bytes(first.content)
+    layer = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "王建国" in layer and "160.00" in layer and "306,800.00" in layer
+    assert "叁拾万陆仟捌佰元整" in layer                    # 296,000 + 10,800 in capital numerals
+    agreement = client.get(f"{BASE}/{HH1}/documents/agreement.pdf", headers=crew)
+    assert agreement.status_code == 200 and agreement.headers["X-Document-Number"].startswith("T-001-XY-")
+    stored = conn.execute(text("SELECT kind, pdf_sha256 FROM case_document ORDER BY id")).all()
+    assert [k for k, _ in stored] == ["quantity_sheet", "agreement"]
+    assert stored[0][1] == first.headers["X-Content-SHA256"]
