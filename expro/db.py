@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -89,7 +90,7 @@ _APP_ROLE_USABLE = (
     "AND has_table_privilege('expro_app', 'public.audit_chain', 'SELECT') END")
 
 
-def _act_as_app_role(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _act_as_app_role(dbapi_connection: Any, _record: Any) -> None:
     """On connect: ``SET ROLE expro_app`` when this database was set up for it and the login may use it."""
     with dbapi_connection.cursor() as cur:
         cur.execute(_APP_ROLE_USABLE)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from expro import db
 from expro.cli.options import EXIT_BAD_INPUT, fail, overwrite_option
 from supervision.errors import SupervisionError
+
+if TYPE_CHECKING:
+    from supervision.audit import Checkpoint
 
 user_option = click.option("--user", "username", default=None,
                            help="Who acts (工号), recorded in the audit trail; default cli:<OS user>.")
@@ -92,7 +96,7 @@ def export(output: Path, username: str | None, overwrite: bool) -> None:
     click.echo(f"核验 / verify: python -m supervision.audit_verify {output}")
 
 
-def checkpoint_text(cp) -> str:  # type: ignore[no-untyped-def]
+def checkpoint_text(cp: Checkpoint) -> str:
     """The printable form of a checkpoint, in Chinese with English alongside."""
     hash_hex = cp.hash.hex()
     return "\n".join([
@@ -100,8 +104,9 @@ def checkpoint_text(cp) -> str:  # type: ignore[no-untyped-def]
         f"日期 Date: {cp.day.isoformat()}（截至北京时间当日 24:00 / as of the end of the day, China time）",
         f"链位置 Chain position: {cp.pos}",
         f"事件序号 Event seq: {cp.seq if cp.seq is not None else '—（审计链为空 / empty chain）'}",
-        f"哈希 Hash (SHA-256): {hash_hex[:32]}",
-        f"                    {hash_hex[32:]}",
+        "哈希 Hash (SHA-256):",
+        f"    {hash_hex[:32]}",
+        f"    {hash_hex[32:]}",
         f"生成 Created: {cp.created_at.astimezone(dt.timezone(dt.timedelta(hours=8))):%Y-%m-%d %H:%M:%S} "
         f"（北京时间 / China time）由 by {cp.created_by}",
         "核对方法 / How to check: expro audit export -o audit.jsonl && "
@@ -129,9 +134,9 @@ def _pdf(text: str, path: Path) -> None:
     pdf.ln(4)
     pdf.set_font("cjk", size=11)
     for line in lines[1:]:
-        if line.startswith("                    "):
-            pdf.set_font("courier", size=11)
-            pdf.cell(0, 7, " " * 20 + line.strip(), new_x="LMARGIN", new_y="NEXT")
+        if line.startswith("    "):
+            pdf.set_font("courier", size=13)
+            pdf.cell(0, 8, "    " + line.strip(), new_x="LMARGIN", new_y="NEXT")
             pdf.set_font("cjk", size=11)
             continue
         pdf.multi_cell(0, 8, line or " ", align="L", new_x="LMARGIN", new_y="NEXT")

@@ -56,7 +56,7 @@ def real(engine) -> URL:
 
 def _who(url: str) -> tuple[str, str]:
     with db.engine_for(db.database_url(Settings(database_url=url))).connect() as c:
-        return tuple(c.execute(text("SELECT current_database(), current_user")).one())
+        return tuple(c.execute(text("SELECT current_database(), session_user")).one())
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg2"])
