@@ -172,3 +172,37 @@ def test_check_and_ortho_ingest_are_audited(conn, runner, canonical_project, mak
     row, event = _last_event(conn, "orthophoto.ingest")
     assert row.object_key == res.output.split()[1].rstrip(":") and event["details"]["phase"] == "baseline"
     assert len(event["attachments"][0]["sha256"]) == 64
+
+
+def test_round_one_rows_stay_verifiable_after_the_upgrade(fresh_database, runner, monkeypatch, tmp_path):
+    """A database at 0013 with rows chained by round 1's trigger: after 0014 they verify, and the chain goes on."""
+    from alembic import command
+    from alembic.config import Config
+
+    from expro import db
+    from expro.settings import get_settings
+
+    url = fresh_database.render_as_string(hide_password=False)
+    with db.owner_engine(url).begin() as c:
+        c.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+        cfg = Config()
+        cfg.set_main_option("script_location", str(db.migrations_dir()))
+        cfg.attributes["connection"] = c
+        command.upgrade(cfg, "0013")
+        for action in ("old.one", "old.two"):
+            c.execute(text("INSERT INTO audit_event (actor, action, event_bytes, prev_hash, hash) "
+                           "VALUES ('r1', :a, :b, '\\x', '\\x')"),
+                      {"a": action, "b": audit.canonical_bytes({"actor": "r1", "action": action, "details": {},
+                                                                "object_type": None, "object_key": None})})
+    with db.owner_engine(url).begin() as c:
+        db.migrate(c)
+    monkeypatch.setenv("EXPRO_DATABASE_URL", url)
+    get_settings.cache_clear()
+    res = runner.invoke(cli, ["audit", "verify"])
+    assert res.exit_code == 0 and "intact: 2 " in res.output, res.output
+    out = tmp_path / "a.jsonl"
+    assert runner.invoke(cli, ["audit", "export", "-o", str(out)]).exit_code == 0
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["action"] for r in records] == ["old.one", "old.two", "audit.verify"]
+    assert _standalone(str(out)).returncode == 0
+    db.engine_for(url).dispose()
