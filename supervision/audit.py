@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -49,7 +50,7 @@ class AuditError(SupervisionError, ValueError):
 def _default(value: object) -> object:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
-    if isinstance(value, decimal.Decimal):
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
         return str(value)
     raise TypeError(f"not JSON-serialisable in an audit event: {type(value).__name__}")
 
