@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
@@ -39,40 +39,119 @@ class AlertAction(BaseModel):
     attachments: list[str] = Field(default_factory=list, description="SHA-256 of uploaded attachments")
 
 
+class AlertItem(BaseModel):
+    """An alert in a list or an inbox (evidence only for the roles that may read it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    rule_code: str
+    severity: Literal["prompt", "internal", "report"]
+    subject_type: str
+    subject_key: str
+    message: str
+    state: str
+    firing: bool
+    verdict: str | None = None
+    assignee: str | None = None
+    evidence: dict | None = None
+
+
+class AlertStep(BaseModel):
+    """One step taken on an alert."""
+
+    model_config = ConfigDict(extra="allow")
+
+    from_state: str | None
+    to_state: str
+    username: str | None
+    name: str | None
+    opinion: str | None
+    acted_on: dt.date
+    attachments: list
+    created_at: dt.datetime
+
+
+class AlertDetail(AlertItem):
+    """One alert with its evidence and the history of its steps."""
+
+    project_code: str
+    amount_recovered_yuan: Decimal
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+    history: list[AlertStep]
+
+
+class AlertStepOut(BaseModel):
+    """The alert's state after a step."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    state: str
+    state_zh: str
+
+
+class RuleStatistics(BaseModel):
+    """Per rule: counts by state, decisions, hit rate and amounts recovered."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rule_code: str
+    alerts: int
+    firing: int
+    by_state: dict[str, int]
+    confirmed: int
+    unfounded: int
+    hit_rate: float | None
+    recovered_yuan: Decimal
+
+
+class AttachmentOut(BaseModel):
+    """A stored attachment, named by its SHA-256."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sha256: str
+    file_name: str
+    media_type: str
+    size_bytes: int
+
+
 @router.get("/alerts")
 def list_alerts(conn: SessionDep, user: Reviewer, project: str, state: str | None = None,
-                rule: str | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict]:
+                rule: str | None = None, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AlertItem]:
     """A project's alerts that the signed-in user may see (``supervision.policy``), masked for their role."""
     get_project(conn, project)
-    return alerts.list_alerts(conn, project, user, state=state, rule=rule, limit=limit)
+    return [AlertItem(**a) for a in alerts.list_alerts(conn, project, user, state=state, rule=rule, limit=limit)]
 
 
 @router.get("/alerts/inbox")
-def alert_inbox(conn: SessionDep, user: Reviewer, project: str) -> list[dict]:
+def alert_inbox(conn: SessionDep, user: Reviewer, project: str) -> list[AlertItem]:
     """The open alerts routed to the signed-in user's role (prompt → field crew of the household,
     internal alarm → supervisors, report → inspectors)."""
     get_project(conn, project)
-    return alerts.inbox(conn, project, user)
+    return [AlertItem(**a) for a in alerts.inbox(conn, project, user)]
 
 
 @router.get("/alerts/stats")
-def alert_statistics(conn: SessionDep, user: Overseer, project: str) -> list[dict]:
+def alert_statistics(conn: SessionDep, user: Overseer, project: str) -> list[RuleStatistics]:
     """Per rule: counts by state, confirmed, unfounded, hit rate, amounts recovered."""
     get_project(conn, project)
-    return alerts.statistics(conn, project)
+    return [RuleStatistics(**r) for r in alerts.statistics(conn, project)]
 
 
 @router.get("/alerts/{alert_id}", responses={404: {"description": "no such alert, or not visible to this user"}})
-def get_alert(alert_id: AlertId, conn: SessionDep, user: Reviewer) -> dict:
+def get_alert(alert_id: AlertId, conn: SessionDep, user: Reviewer) -> AlertDetail:
     """One alert with its evidence and the history of its steps (404 when the user may not see it)."""
-    return alerts.get_alert(conn, alert_id, user)
+    return AlertDetail(**alerts.get_alert(conn, alert_id, user))
 
 
 @router.post("/alerts/{alert_id}/actions", responses={
     403: {"description": "the policy refuses this user this step (role, severity, conflict of interest)"},
     404: {"description": "no such alert, or not visible to this user"},
     409: {"description": "the step contradicts the alert (state, assignee, date)"}})
-def act_on_alert(alert_id: AlertId, body: AlertAction, conn: SessionDep, user: Reviewer) -> dict:
+def act_on_alert(alert_id: AlertId, body: AlertAction, conn: SessionDep, user: Reviewer) -> AlertStepOut:
     """Take one step of the loop (``supervision.policy`` decides who may, the alert's state whether it can)."""
     attachments = []
     for sha in body.attachments:
@@ -81,16 +160,17 @@ def act_on_alert(alert_id: AlertId, body: AlertAction, conn: SessionDep, user: R
         if row is None:
             raise HTTPException(422, f"附件 {sha} 不存在 / unknown attachment {sha}")
         attachments.append(dict(row))
-    return alert_loop.act(conn, alert_id, user, body.action, opinion=body.opinion, acted_on=body.acted_on,
-                          assignee=body.assignee, amount_recovered_yuan=body.amount_recovered_yuan,
-                          attachments=attachments)
+    return AlertStepOut(**alert_loop.act(conn, alert_id, user, body.action, opinion=body.opinion,
+                                         acted_on=body.acted_on, assignee=body.assignee,
+                                         amount_recovered_yuan=body.amount_recovered_yuan, attachments=attachments))
 
 
 @router.post("/attachments", status_code=status.HTTP_201_CREATED, responses=ATTACHMENT_RESPONSES,
              openapi_extra=multipart_body({}, "a PNG, JPEG or PDF file"))
-async def upload_attachment(request: Request, conn: SessionDep, user: Reviewer, settings: SettingsDep) -> dict:
+async def upload_attachment(request: Request, conn: SessionDep, user: Reviewer, settings: SettingsDep) -> AttachmentOut:
     """Upload a PNG, JPEG or PDF (streamed with a size cap, checked by decoding) to attach to alert steps."""
     async with receive_upload(request, limit_bytes=alert_loop.MAX_ATTACHMENT_BYTES,
                               upload_dir=settings.home / "uploads", default_name="attachment") as upload:
-        return await run_in_threadpool(alert_loop.store_attachment, conn, upload.path, file_name=upload.filename,
-                                       store_dir=settings.home / "attachments", user=user)
+        return AttachmentOut(**await run_in_threadpool(alert_loop.store_attachment, conn, upload.path,
+                                                       file_name=upload.filename,
+                                                       store_dir=settings.home / "attachments", user=user))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -40,7 +41,14 @@ def get_project(project: ProjectDep, conn: SessionDep) -> dict:
     return projects.list_projects(conn, project["code"])[0]
 
 
-@router.get("/{code}/parcels")
+class FeatureCollection(BaseModel):
+    """A GeoJSON FeatureCollection (WGS84)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[dict[str, Any]]
+
+
+@router.get("/{code}/parcels", response_model=FeatureCollection)
 def project_parcels(project: ProjectDep, conn: SessionDep, user: CurrentUser) -> dict:
     """The project's parcels as WGS84 GeoJSON with their status (a field crew sees only assigned households)."""
     return projects.parcels_geojson(conn, project["id"], user)
