@@ -162,6 +162,18 @@ def test_a_complaint_is_stored_routed_to_the_inspectors_and_audited(client, conn
     _no_secret(res.text + second.text)
 
 
+def test_a_new_complaint_reopens_the_households_closed_complaint_alert(client, conn, staff):
+    _reach_publication(conn, HH1)
+    assert _complain(client, household_no=HH1).status_code == 201
+    conn.execute(text("UPDATE alert SET state = 'closed', firing = false WHERE rule_code = 'PUBLIC_COMPLAINT'"))
+    assert _complain(client, household_no=HH1, text="问题仍未解决，再次投诉。").status_code == 201
+    alert = conn.execute(text("SELECT id, state, firing FROM alert WHERE rule_code = 'PUBLIC_COMPLAINT'")).one()
+    assert (alert.state, alert.firing) == ("new", True)
+    step = conn.execute(text("SELECT from_state, to_state, user_id FROM alert_event WHERE alert_id = :i"),
+                        {"i": alert.id}).one()
+    assert tuple(step) == ("closed", "new", None)
+
+
 def test_complaints_are_validated(client, conn, staff):
     _reach_publication(conn, HH1)
     assert _complain(client, household_no=HH2).status_code == 422          # not published
