@@ -67,9 +67,19 @@ class CaseRefusedError(CaseError, ValueError):
 
 # --- configuration -------------------------------------------------------------------------------------------
 
-def validate_case_config(cases: Any, casetype_overrides: Any) -> dict:
-    """The stored ``case_config`` of a project from project.toml's ``[cases]`` and ``[casetypes]``
-    (CaseTypeError naming the key when one is wrong)."""
+DISCLOSURE_KEYS = frozenset({"office_address", "office_phone", "office_name"})
+
+
+def validate_case_config(cases: Any, casetype_overrides: Any, disclosure: Any = None) -> dict:
+    """The stored ``case_config`` of a project from project.toml's ``[cases]``, ``[casetypes]`` and
+    ``[disclosure]`` (the complaints office shown on the public pages); CaseTypeError naming a wrong key."""
+    disclosure = disclosure or {}
+    if not isinstance(disclosure, dict) or not all(isinstance(v, str) for v in disclosure.values()):
+        raise CaseTypeError("project.toml [disclosure] 必须是文字字段的表 / must be a table of text fields")
+    unknown_disclosure = sorted(set(disclosure) - DISCLOSURE_KEYS)
+    if unknown_disclosure:
+        raise CaseTypeError(f"project.toml [disclosure]: 未知字段 / unknown key(s) {', '.join(unknown_disclosure)}; "
+                            "allowed: " + ", ".join(sorted(DISCLOSURE_KEYS)))
     cases = cases or {}
     if not isinstance(cases, dict):
         raise CaseTypeError("project.toml [cases] 必须是表 / must be a table")
@@ -88,14 +98,17 @@ def validate_case_config(cases: Any, casetype_overrides: Any) -> dict:
             raise CaseTypeError(f"project.toml [casetypes.{case_type}]: 未知征收类型 / unknown case type; types: "
                                 + ", ".join(casetypes.CASE_TYPES))
         casetypes.for_project(case_type, overrides)
-    return {**{k: float(v) for k, v in cases.items()}, "casetypes": overrides}
+    out: dict[str, Any] = {**{k: float(v) for k, v in cases.items()}, "casetypes": overrides}
+    if disclosure:
+        out["disclosure"] = dict(disclosure)
+    return out
 
 
 def case_config(project: dict) -> dict:
     """The project's case settings with the defaults filled in."""
     stored = project.get("case_config") or {}
-    return {**DEFAULT_CASE_CONFIG, **{k: v for k, v in stored.items() if k != "casetypes"},
-            "casetypes": stored.get("casetypes") or {}}
+    return {**DEFAULT_CASE_CONFIG, **{k: v for k, v in stored.items() if k not in ("casetypes", "disclosure")},
+            "casetypes": stored.get("casetypes") or {}, "disclosure": stored.get("disclosure") or {}}
 
 
 def definition(project: dict, case_type: str) -> CaseType:

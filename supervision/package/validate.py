@@ -198,9 +198,10 @@ class PackageChecker:
         try:
             from supervision.cases import validate_case_config
 
-            case_config = validate_case_config(data.get("cases"), data.get("casetypes"))
+            case_config = validate_case_config(data.get("cases"), data.get("casetypes"), data.get("disclosure"))
         except CaseTypeError as exc:
-            bad("cases" if "[cases]" in str(exc) else "casetypes", str(exc), str(exc))
+            key = next((k for k in ("cases", "disclosure") if f"[{k}]" in str(exc)), "casetypes")
+            bad(key, str(exc), str(exc))
         freeze = dates["pre_announcement_date"]
         if self.issues or freeze is None:          # a missing freeze date was reported above
             return None
