@@ -316,7 +316,7 @@ def case_detail(session: Session, project: dict, case: Case) -> dict:
             "casetype_version": case.casetype_version,
             "state": case.state if case.state != "active" or current is None else current.state,
             "current_stage": current.code if current is not None and case.state == "active" else None,
-            "stages": stages}
+            "accuracy_limit_m": float(case_config(project)["accuracy_limit_m"]), "stages": stages}
 
 
 # --- acting on stages -------------------------------------------------------------------------------------------

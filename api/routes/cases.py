@@ -102,6 +102,7 @@ class CaseDetail(BaseModel):
     casetype_version: str
     state: str
     current_stage: str | None
+    accuracy_limit_m: float = Field(description="the project's limit on a capture's position accuracy")
     stages: list[StageOut]
 
 
