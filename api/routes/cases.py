@@ -468,10 +468,12 @@ UPLOAD_RESPONSES: dict[int | str, dict] = {
     **CASE_RESPONSES, 409: {"model": ConflictOut, "description": "the offset is not where the received bytes end, "
                                                                   "or the upload has ended"},
     413: {"description": "more bytes than the upload's declared size, or larger than the capture limit"},
-    415: {"description": "not application/offset+octet-stream"},
+    415: {"description": "not application/offset+octet-stream (or application/octet-stream)"},
     422: {"description": "refused (position, accuracy, stage not open; at the end: content not of the item's kind)"}}
-OFFSET_BODY = {"requestBody": {"required": True, "content": {"application/offset+octet-stream": {
-    "schema": {"type": "string", "format": "binary"}}}}}
+#: The media types of a byte range: tus's, and plain octets for clients that cannot set it.
+OFFSET_TYPES = ("application/offset+octet-stream", "application/octet-stream")
+OFFSET_BODY = {"requestBody": {"required": True, "content": {
+    media: {"schema": {"type": "string", "format": "binary"}} for media in OFFSET_TYPES}}}
 
 
 def _upload_request(body: UploadStart) -> Any:
@@ -523,7 +525,7 @@ async def append_upload(request: Request, response: Response, household_no: Hous
     from supervision import resumable
     from supervision.uploads import UploadTooLargeError
 
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/offset+octet-stream":
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() not in OFFSET_TYPES:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send application/offset+octet-stream")
     session = cases.session_for(conn)
     try:
