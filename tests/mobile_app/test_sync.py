@@ -47,6 +47,7 @@ def capture_survey_offline(store: Store, folder: Path, *, skip: tuple[str, ...] 
             continue
         for n in range(item.min_count - item.count):
             if item.kind == "video" and big_video is not None:
+                folder.mkdir(parents=True, exist_ok=True)
                 path = folder / "big.mp4"
                 path.write_bytes(big_video)
             else:
@@ -208,12 +209,17 @@ def test_poor_accuracy_and_a_missing_item_are_refused_on_the_device_and_on_the_s
     assert "limit" in report.refused[bad.capture_uuid]
     kept = store.capture(bad.capture_uuid)
     assert kept.state == "refused" and "限值" in (kept.reason or "") and kept.path.exists()
-    assert report.still_missing[SUBMIT_KEY] == ["house_back_photo"]
+    # the device had counted the refused capture: now the item is missing again, and the checklist says why
+    assert set(report.still_missing[SUBMIT_KEY]) == {"house_back_photo", "house_front_photo"}
     queued = store.submissions(states=("queued",))
-    assert [q.stage_code for q in queued] == ["survey"] and "house_back_photo" in queued[0].missing
+    assert [q.stage_code for q in queued] == ["survey"] and set(queued[0].missing) == set(
+        report.still_missing[SUBMIT_KEY])
     rows = {r.code: r for r in field.checklist(store, PROJECT, HH1, "survey")}
-    assert rows["house_front_photo"].state == "uploaded"       # its other capture went through
-    assert rows["house_back_photo"].state == "missing"
+    assert rows["house_front_photo"].state == "refused" and "限值" in rows["house_front_photo"].reasons[0]
+    assert rows["house_back_photo"].state == "missing" and rows["house_left_photo"].state == "uploaded"
+    with pytest.raises(GateError) as again:
+        field.submit_stage(store, PROJECT, HH1, "survey")
+    assert set(again.value.missing) == {"house_back_photo", "house_front_photo"}
     case = survey_open.get(f"/projects/{PROJECT}/cases/{HH1}").json()
     assert next(s for s in case["stages"] if s["code"] == "survey")["state"] == "open"
     assert conn.execute(text("SELECT count(*) FROM case_capture WHERE capture_uuid::text = :u"),
