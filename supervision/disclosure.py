@@ -61,14 +61,16 @@ class RateLimitedError(DisclosureError):
 
 
 def office(project: dict) -> dict[str, str | None]:
-    """Where to complain: ``[disclosure]`` ``office_address`` / ``office_phone`` of the project's case settings
-    when present, else None (the page then shows :data:`GENERIC_OFFICE_ZH`)."""
+    """Where to complain: project.toml ``[disclosure]`` (``office_name``, ``office_address``, ``office_phone``,
+    stored in the project's case settings) when present, else None (the page shows :data:`GENERIC_OFFICE_ZH`)."""
     config = (project.get("case_config") or {}).get("disclosure") or {}
     if not isinstance(config, dict):
         config = {}
-    address, phone = config.get("office_address"), config.get("office_phone")
-    return {"address": address if isinstance(address, str) and address.strip() else None,
-            "phone": phone if isinstance(phone, str) and phone.strip() else None}
+    def text_of(key: str) -> str | None:
+        value = config.get(key)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    return {"name": text_of("office_name"), "address": text_of("office_address"), "phone": text_of("office_phone")}
 
 
 # --- published results ---------------------------------------------------------------------------------------

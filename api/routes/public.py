@@ -237,8 +237,9 @@ def page(code: ProjectCode, conn: SessionDep,
             query = urlencode({k: v for k, v in (("village", village), ("q", q), ("page", target)) if v})
             nav.append(f'<a href="/public/projects/{_q(project["code"])}?{_e(query)}">{label}</a>')
     office = disclosure.office(project)
-    if office["address"] or office["phone"]:
-        how = (f"<p>受理投诉单位地址：{_e(office['address'] or '—')}；电话：{_e(office['phone'] or '—')}。</p>"
+    if office["name"] or office["address"] or office["phone"]:
+        how = (f"<p>受理投诉单位：{_e(office['name'] or '—')}；地址：{_e(office['address'] or '—')}；"
+               f"电话：{_e(office['phone'] or '—')}。</p>"
                "<p>也可通过下方表单在线提交，我们将转纪检监察人员处理。</p>")
     else:
         how = f"<p>{_e(disclosure.GENERIC_OFFICE_ZH)}</p>"

@@ -127,9 +127,11 @@ def test_the_page_shows_masked_results_escaped_and_the_complaint_form(client, co
 
 def test_the_page_names_the_projects_office_when_configured(client, conn, staff):
     conn.execute(text("""UPDATE project SET case_config = case_config || '{"disclosure": {"office_address":
-                         "沈阳市浑南区征收办 201 室", "office_phone": "024-12345678"}}'::jsonb WHERE code = 'T-001'"""))
+                         "沈阳市浑南区征收办 201 室", "office_phone": "024-12345678", "office_name": "浑南区征收办<b>"}}'::jsonb
+                         WHERE code = 'T-001'"""))
     page = client.get(PAGE).text
-    assert "沈阳市浑南区征收办 201 室" in page and "024-12345678" in page
+    assert "沈阳市浑南区征收办 201 室" in page and "024-12345678" in page and "浑南区征收办&lt;b&gt;" in page
+    assert disclosure.GENERIC_OFFICE_ZH not in page
 
 
 def test_a_complaint_is_stored_routed_to_the_inspectors_and_audited(client, conn, staff):
