@@ -172,6 +172,26 @@ class Queued:
     lines: list[dict] | None = None
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path, *, exclusive: bool) -> Iterator[bool]:
+    """Hold a shared (capture writes) or exclusive, non-blocking (recovery) lock; yields whether it is held."""
+    try:
+        import fcntl
+    except ImportError:                         # not POSIX: one process per store
+        yield True
+        return
+    with open(path, "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _fsync_dir(path: Path) -> None:
     if os.name != "posix":
         return
@@ -190,6 +210,7 @@ class Store:
         self.files_dir = self.data_dir / "captures"
         self.tmp_dir = self.files_dir / ".tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.lock_path = self.data_dir / "captures.lock"
         self.db = sqlite3.connect(self.data_dir / "expro.sqlite3", isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -223,7 +244,13 @@ class Store:
         self.db.execute("COMMIT")
 
     def recover(self) -> int:
-        """Remove what a kill left half done: temporary files, and capture files no row names; how many."""
+        """Remove what a kill left half done: temporary files, and capture files no row names; how many.
+
+        Skipped (0) while another Store of the same folder is writing a capture."""
+        with _file_lock(self.lock_path, exclusive=True) as held:
+            return self._recover() if held else 0
+
+    def _recover(self) -> int:
         removed = 0
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink(missing_ok=True)
@@ -345,32 +372,33 @@ class Store:
         source = Path(source)
         tmp = self.tmp_dir / f"{cid}.part"
         target = self.files_dir / f"{cid}{suffix}"
-        digest = hashlib.sha256()
-        size = 0
-        with open(source, "rb") as src, open(tmp, "wb") as out:
-            while block := src.read(_COPY_CHUNK):
-                out.write(block)
-                digest.update(block)
-                size += len(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(self.files_dir)
-        now = time.time()
-        try:
-            with self.transaction() as db:
-                db.execute("INSERT INTO capture (capture_uuid, project_code, household_no, stage_code, item_code, "
-                           "kind, file_name, rel_path, media_type, size_bytes, sha256, taken_at, lon, lat, "
-                           "accuracy_m, document_no, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                           "?, ?, ?)",
-                           (cid, project_code, household_no, stage_code, item_code, kind, source.name,
-                            target.relative_to(self.data_dir).as_posix(), media_type, size, digest.hexdigest(),
-                            taken, lon, lat, accuracy_m, document_no, now))
-                db.execute("INSERT INTO upload (capture_uuid, state, updated_at) VALUES (?, 'pending', ?)",
-                           (cid, now))
-        except BaseException:
-            target.unlink(missing_ok=True)
-            raise
+        with _file_lock(self.lock_path, exclusive=False):
+            digest = hashlib.sha256()
+            size = 0
+            with open(source, "rb") as src, open(tmp, "wb") as out:
+                while block := src.read(_COPY_CHUNK):
+                    out.write(block)
+                    digest.update(block)
+                    size += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(self.files_dir)
+            now = time.time()
+            try:
+                with self.transaction() as db:
+                    db.execute("INSERT INTO capture (capture_uuid, project_code, household_no, stage_code, item_code, "
+                               "kind, file_name, rel_path, media_type, size_bytes, sha256, taken_at, lon, lat, "
+                               "accuracy_m, document_no, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                               "?, ?, ?)",
+                               (cid, project_code, household_no, stage_code, item_code, kind, source.name,
+                                target.relative_to(self.data_dir).as_posix(), media_type, size, digest.hexdigest(),
+                                taken, lon, lat, accuracy_m, document_no, now))
+                    db.execute("INSERT INTO upload (capture_uuid, state, updated_at) VALUES (?, 'pending', ?)",
+                               (cid, now))
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
         return self.capture(cid)
 
     def capture(self, capture_uuid: str) -> CaptureRecord:

@@ -114,3 +114,16 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     assert max(retry.delay(0) for _ in range(200)) <= 1.0 < max(retry.delay(3) for _ in range(200))
     assert len({round(retry.delay(2), 6) for _ in range(50)}) > 10                # jittered
     assert retry.delay(0, "3") == 3.0 and retry.delay(0, "120") == 8.0            # Retry-After, capped
+
+
+def test_recovery_never_removes_a_file_another_store_is_writing(tmp_path):
+    from mobile_app.store import _file_lock
+
+    with Store(tmp_path) as first:
+        leftover = first.tmp_dir / "in-flight.part"
+        with _file_lock(first.lock_path, exclusive=False):          # as add_capture holds it while writing
+            leftover.write_bytes(b"half")
+            Store(tmp_path).close()
+            assert leftover.exists()
+        Store(tmp_path).close()
+        assert not leftover.exists()
