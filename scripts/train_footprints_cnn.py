@@ -214,6 +214,9 @@ def main() -> None:
     ap.add_argument("--folds", action="store_true")
     ap.add_argument("--only", nargs="*", default=list(DRONE_SETS))
     ap.add_argument("--final", action="store_true")
+    ap.add_argument("--resume", action="store_true",
+                    help="each network continues from its own previous weights (benchmarks/out/footprint_folds/"
+                         "<name>.pt) instead of the base network: more steps, same recipe and seed")
     args = ap.parse_args()
     data = build(args.scenes)
     print(f"data: {', '.join(f'{k} {len(v)}' for k, v in data.items())}", flush=True)
@@ -223,14 +226,18 @@ def main() -> None:
     init = base if base.exists() else None
     if args.folds:
         for name in args.only:
-            path = train(data, name, args.minutes, FOLDS / f"unet_without_{name}.onnx", init=init, lr=1.5e-3)
+            own = FOLDS / f"unet_without_{name}.pt"
+            path = train(data, name, args.minutes, FOLDS / f"unet_without_{name}.onnx",
+                         init=own if args.resume and own.exists() else init, lr=1.5e-3)
             rgb, labels = drone_paths(name)
             s = score_set(RoofSegmenter(path).extract, rgb, labels)
             print(f"LOSO {name}: precision {s['precision']:.3f} recall {s['recall']:.3f} F1 {s['f1']:.3f} "
                   f"median IoU {s['median_iou']:.3f} ({s['measured']} found, {s['reference']} reference)",
                   flush=True)
     if args.final:
-        train(data, None, args.final_minutes, MODEL_PATH, init=init, lr=1.5e-3)
+        own = FOLDS / f"{MODEL_PATH.stem}.pt"
+        train(data, None, args.final_minutes, MODEL_PATH, init=own if args.resume and own.exists() else init,
+              lr=1.5e-3)
 
 
 if __name__ == "__main__":
