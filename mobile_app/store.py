@@ -449,7 +449,8 @@ class Store:
         with self.transaction() as db:
             db.execute("INSERT INTO submission VALUES (?, ?, ?, 'queued', NULL, NULL, ?, ?) "
                        "ON CONFLICT (project_code, household_no, stage_code) DO UPDATE SET state = 'queued', "
-                       "missing = NULL, reason = NULL, queued_at = excluded.queued_at, updated_at = excluded.updated_at",
+                       "missing = NULL, reason = NULL, queued_at = excluded.queued_at, "
+                       "updated_at = excluded.updated_at",
                        (project_code, household_no, stage_code, now, now))
 
     def set_submission(self, project_code: str, household_no: str, stage_code: str, state: str, *,

@@ -117,6 +117,28 @@ def test_the_survey_done_offline_syncs_when_the_server_comes_back(survey_open, c
     assert resent.uploaded == [uuids[0]] and store.capture(uuids[0]).state == "uploaded"
     assert server_state(conn, uuids) == first
 
+    # approved: the quantity stage opens; its building line is recorded offline and sent with the next sync
+    with httpx.Client(base_url=survey_open.server.url, timeout=60) as http:
+        assert http.post(f"/projects/{PROJECT}/cases/{HH1}/stages/survey/review", headers=survey_open.supervisor,
+                         json={"decision": "approve", "opinion": "同意"}).status_code == 200
+    with pytest.raises(GateError):
+        field.record_quantities(store, PROJECT, HH1, [{"building_no": "1"}])    # the device has not pulled yet
+    with SyncClient(store, retry=FAST) as client:
+        assert client.sync().outcome == "ok"
+    line = field.building_line(building_no="1", structure_type="brick_concrete", storeys=2, length_m="10",
+                               width_m="8", unit_price_yuan="1850", parcel_code="210112101201JC00001")
+    assert line["quantity"] == "160.00" and line["amount_yuan"] == "296000.00"
+    store.set_server_url(closed_port_url())
+    field.record_quantities(store, PROJECT, HH1, [line])
+    with SyncClient(store, retry=FAST) as client:
+        assert client.sync().outcome == "unreachable"
+    store.set_server_url(survey_open.server.url)
+    with SyncClient(store, retry=FAST) as client:
+        sent = client.sync()
+    assert sent.quantities == [f"{PROJECT}/{HH1}"] and store.quantities(states=("sent",))
+    record = survey_open.get(f"/projects/{PROJECT}/cases/{HH1}/quantities").json()
+    assert record["total_yuan"] == "296000.00" and record["lines"][0]["storeys"] == 2
+
 
 def _cli(store_dir: Path, url: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
