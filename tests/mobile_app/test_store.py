@@ -127,3 +127,9 @@ def test_recovery_never_removes_a_file_another_store_is_writing(tmp_path):
             assert leftover.exists()
         Store(tmp_path).close()
         assert not leftover.exists()
+
+
+def test_the_core_imports_no_kivy():
+    code = ("import sys, mobile_app.store, mobile_app.gates, mobile_app.field, mobile_app.sync, mobile_app.cli; "
+            "assert not [m for m in sys.modules if m.split('.')[0] == 'kivy'], 'kivy imported'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
