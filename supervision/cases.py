@@ -637,6 +637,11 @@ def record_quantities(session: Session, project: dict, case: Case, user: User, l
                                 structure_type=raw.get("structure_type"), storeys=raw.get("storeys"),
                                 quantity=quantity, unit=raw.get("unit", "m2"), unit_price_yuan=price,
                                 amount_yuan=amount, recorded_by=user.id))
+    def key(q: QuantityLine) -> tuple:
+        return (q.line_no, q.item_kind, q.parcel_code, q.building_no, q.description, q.structure_type, q.storeys,
+                Decimal(q.quantity), q.unit, Decimal(q.unit_price_yuan), Decimal(q.amount_yuan))
+    if [key(q) for q in case.quantities] == [key(q) for q in new]:
+        return list(case.quantities)           # resent unchanged (a client retrying): nothing written again
     case.quantities.clear()
     session.flush()
     case.quantities.extend(new)

@@ -347,14 +347,18 @@ SURVEY_STAGES = ("survey", "quantity")
 def stage_work_refusal(conn: Connection, user: User, case: Any, stage: Any) -> Refusal | None:
     """Why ``user`` may not capture, record or submit on ``stage`` of ``case`` (ORM rows), or None.
 
-    The stage's assignee and admins may; a field crew member only on a case assigned to them and a field
-    stage; other roles on the stages of their own role."""
+    The stage's assignee and admins may; a field crew member otherwise only on an unassigned field stage of a
+    case assigned to them (a stage reassigned to someone else is theirs no more); other roles on the stages of
+    their own role."""
     if user.role == "admin" or stage.assignee_user_id == user.id:
         return None
     if user.role in ASSIGNED_ONLY_ROLES:
         if not can_see_case(conn, user, case.id):
             return Refusal("forbidden", f"您未被分派户号 {case.household_no} 的案件",
                            f"case {case.household_no} is not assigned to {user.username}")
+        if stage.assignee_user_id is not None:      # assigned (or reassigned) to someone else
+            return Refusal("forbidden", f"环节 {stage.code} 已分派给他人",
+                           f"stage {stage.code} of case {case.household_no} is assigned to someone else")
         if stage.role == user.role:
             return None
     elif stage.role == user.role:

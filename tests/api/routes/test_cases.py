@@ -398,3 +398,12 @@ def test_documents_come_from_the_stored_record_numbered_and_stable(client, conn,
     stored = conn.execute(text("SELECT kind, pdf_sha256 FROM case_document ORDER BY id")).all()
     assert [k for k, _ in stored] == ["quantity_sheet", "agreement"]
     assert stored[0][1] == first.headers["X-Content-SHA256"]
+
+
+def test_a_reassigned_stage_is_no_longer_the_former_assignees(client, staff):
+    crew, sup = token(client, "S001"), token(client, "S012")
+    res = client.post(f"{BASE}/{HH1}/stages/pre_announcement/assign", headers=sup,
+                      json={"username": "S009", "reason": "调岗"})
+    assert res.status_code == 200
+    assert capture(client, crew, HH1, "pre_announcement", "status_quo_photo").status_code == 403
+    assert capture(client, token(client, "S009"), HH1, "pre_announcement", "status_quo_photo").status_code == 201
