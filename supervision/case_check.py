@@ -41,9 +41,10 @@ def subject_keys(conn: Connection, project_id: int, household_no: str) -> dict[s
     return {str(t): list(keys) for t, keys in rows}
 
 
-def run_models(conn: Connection, project: dict, household_no: str) -> int:
-    """Run every registered model on the case's subjects; how many models ran."""
-    keys = subject_keys(conn, project["id"], household_no)
+def run_models(conn: Connection, project: dict, household_no: str,
+               keys: dict[str, list[str]] | None = None) -> int:
+    """Run every registered model on the case's subjects (``keys``: found when not given); how many ran."""
+    keys = subject_keys(conn, project["id"], household_no) if keys is None else keys
     alerts.set_case_scope(conn, alerts.CaseScope(project["id"], household_no, keys))
     prepare_check(conn)
     ran = 0
@@ -59,22 +60,24 @@ def run_models(conn: Connection, project: dict, household_no: str) -> int:
     return ran
 
 
-def firing(conn: Connection, project_id: int, household_no: str) -> list[dict]:
-    """The firing alerts on the household's subjects."""
+def firing(conn: Connection, project_id: int, keys: dict[str, list[str]]) -> list[dict]:
+    """The firing alerts on the subjects ``keys`` (per subject type) of one household."""
+    pairs = [(t, k) for t, ks in keys.items() for k in ks]
     rows = conn.execute(text("""
         SELECT a.id, a.rule_code, a.severity, a.subject_type, a.subject_key, a.message, a.evidence, a.state
-        FROM alert a JOIN expro_household_subjects(:p, :h) s
+        FROM alert a JOIN unnest(CAST(:types AS text[]), CAST(:keys AS text[])) AS s(subject_type, subject_key)
              ON s.subject_type = a.subject_type AND s.subject_key = a.subject_key
         WHERE a.project_id = :p AND a.firing ORDER BY a.rule_code, a.subject_key"""),
-        {"p": project_id, "h": household_no}).mappings()
+        {"p": project_id, "types": [t for t, _ in pairs], "keys": [k for _, k in pairs]}).mappings()
     return [dict(r) for r in rows]
 
 
 def check_case(conn: Connection, project: dict, household_no: str, user: User) -> CaseCheck:
     """Run the models on one case and say what fires: prompts in full (masked for ``user``), the rest counted."""
-    ran = run_models(conn, project, household_no)
+    keys = subject_keys(conn, project["id"], household_no)     # once: the models and the answer use them
+    ran = run_models(conn, project, household_no, keys)
     out = CaseCheck(household_no, rules_run=ran)
-    for alert in firing(conn, project["id"], household_no):
+    for alert in firing(conn, project["id"], keys):
         if alert["severity"] == "prompt":
             out.prompts.append(policy.mask_alert(alert, user))
         else:

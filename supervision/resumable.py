@@ -101,7 +101,7 @@ def received(session: Session, project: dict, case: Case, user: User, row: Captu
     return outcome.capture
 
 
-def state(row: CaptureUpload, capture: Capture | None = None) -> dict[str, Any]:
-    """What a client needs to resume or finish: offset, size, state, error, and the capture when stored."""
+def state(row: CaptureUpload) -> dict[str, Any]:
+    """What a client needs to resume or finish: offset, size, state and error."""
     return {"upload_id": str(row.id), "capture_uuid": str(row.capture_uuid), "offset": row.received_bytes,
             "size_bytes": row.size_bytes, "state": row.state, "error": row.error}
