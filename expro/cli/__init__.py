@@ -12,6 +12,7 @@ from expro.cli import imports as import_cmd
 from expro.cli import ortho as ortho_cmd
 from expro.cli import progress as progress_cmd
 from expro.cli import registry as registry_cmd
+from expro.cli import report as report_cmd
 from expro.cli import serve as serve_cmd
 from expro.cli import users as user_cmd
 
@@ -34,6 +35,7 @@ cli.add_command(registry_cmd.registry)
 cli.add_command(ortho_cmd.ortho)
 cli.add_command(progress_cmd.progress)
 cli.add_command(audit_cmd.audit_group)
+cli.add_command(report_cmd.report)
 
 
 def main() -> None:
