@@ -24,9 +24,16 @@ scheduler_option = click.option("--scheduler", default=None, metavar="ADDRESS",
                                 help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --engine dask).")
 
 
+class _EchoHandler(logging.Handler):
+    """Log lines to the current stderr (click's, so that a test runner or cron's redirection sees them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
 def _logging() -> None:
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _EchoHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s",
                                                "%Y-%m-%dT%H:%M:%S"))
         log.addHandler(handler)
