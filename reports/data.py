@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Connection, text
@@ -82,11 +83,15 @@ def _map(conn: Connection, run: Run, items: pd.DataFrame) -> bytes:
         ORDER BY 1"""), {"p": run.project_id, "k": keys}).mappings().all()
     buildings = [{"key": r["key"], "wkb": bytes(r["wkb"]), "area_rule": r["key"] in area_keys} for r in rows]
     parcels: list = []
-    ortho = conn.execute(text("""
-        SELECT id, phase, captured_on, cog_path FROM orthophoto
-        WHERE project_id = :p AND status = 'ingested' AND cog_path IS NOT NULL
-        ORDER BY phase = 'baseline' DESC, captured_on DESC, id DESC LIMIT 1"""),
-        {"p": run.project_id}).mappings().one_or_none()
+    ortho = None
+    for row in conn.execute(text("""
+        SELECT id, phase, captured_on, COALESCE(cog_path, source_path) AS cog_path FROM orthophoto
+        WHERE project_id = :p AND status <> 'refused'
+        ORDER BY phase = 'baseline' DESC, cog_path IS NOT NULL DESC, captured_on DESC, id DESC"""),
+            {"p": run.project_id}).mappings():
+        if row["cog_path"] and Path(row["cog_path"]).is_file():     # the COG, else the catalogued GeoTIFF
+            ortho = dict(row)
+            break
     if ortho is None and buildings:
         parcels = [bytes(w) for w in conn.execute(text("""
             WITH box AS (SELECT ST_Expand(ST_Extent(b.geom)::geometry, 50) AS g FROM building b
@@ -94,4 +99,4 @@ def _map(conn: Connection, run: Run, items: pd.DataFrame) -> bytes:
             SELECT ST_AsBinary(ST_Force2D(pa.geom)) FROM parcel pa, box
             WHERE pa.project_id = :p AND pa.geom && ST_SetSRID(box.g, ST_SRID(pa.geom))
             ORDER BY pa.id LIMIT 20000"""), {"p": run.project_id, "k": keys}).scalars()]
-    return charts.flagged_map(buildings, parcels, None if ortho is None else dict(ortho))
+    return charts.flagged_map(buildings, parcels, ortho)
