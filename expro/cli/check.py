@@ -16,20 +16,31 @@ project_option = click.option("--project", "project_code", required=True, help="
 
 @click.command("check")
 @project_option
-def check(project_code: str) -> None:
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where the area figures and registry matching are computed: PostGIS, or a Dask cluster.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (with --engine dask).")
+def check(project_code: str, engine: str, scheduler: str | None) -> None:
     """Run every supervision model on the project (idempotent; dispositions are kept)."""
-    from supervision import audit, models
+    from supervision import audit
+    from supervision.engines import EngineError, run_check
 
+    if engine == "dask" and not scheduler:
+        fail("错误 / error: --engine dask 需要 --scheduler 地址 / --engine dask needs --scheduler ADDRESS",
+             EXIT_BAD_INPUT)
     started = time.perf_counter()
     try:
         with db.transaction() as conn:
-            result = models.check(conn, project_code)
+            result = run_check(conn, project_code, engine=engine, scheduler=scheduler)
             audit.append(conn, actor=audit.cli_actor(), action="check.run", object_type="project",
                          object_key=project_code,
                          details={"rules": sorted(result.hits), "alerts": dict(sorted(result.hits.items())),
                                   "total": sum(result.hits.values()),
-                                  "not_measurable": {k: v for k, v in sorted(result.not_measurable.items()) if v}})
+                                  "not_measurable": {k: v for k, v in sorted(result.not_measurable.items()) if v},
+                                  **({"engine": engine} if engine != "local" else {})})
     except ProjectNotFoundError as exc:
+        fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
+    except EngineError as exc:
         fail(f"错误 / error: {exc}", EXIT_BAD_INPUT)
     counts = result.hits
     for code, n in counts.items():
