@@ -96,13 +96,16 @@ def exchange_root(exchange_dir: str | Path | None) -> tuple[Path, bool]:
 def _copy_frame(conn: Connection, sql: str, params: dict, dtypes: dict[str, str]) -> pd.DataFrame:
     """The rows of ``sql`` through ``COPY … TO STDOUT`` (CSV, NULL as ``\\N``), typed by ``dtypes`` (column →
     ``int64``, ``float64``, ``str`` or ``date``; NULL → None / NaN, an empty string stays one)."""
-    raw = conn.connection.dbapi_connection
+    raw = conn.connection.driver_connection
     if raw is None:
         raise EngineError("no database connection")
-    with raw.cursor() as cur:
+    cur = raw.cursor()
+    try:
         query = cur.mogrify(sql, params).decode()
         buf = io.BytesIO()
         cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true, NULL '\\N')", buf)
+    finally:
+        cur.close()
     buf.seek(0)
     frame = pd.read_csv(buf, dtype=str, keep_default_na=False, na_values=["\\N"])
     for col, kind in dtypes.items():
@@ -331,14 +334,17 @@ def registry_on_cluster(client, folders: list[Path], ids: list[str], households:
 
 
 def _copy_in(conn: Connection, table: str, frame: pd.DataFrame, columns: list[str]) -> None:
-    raw = conn.connection.dbapi_connection
+    raw = conn.connection.driver_connection
     if raw is None:
         raise EngineError("no database connection")
     buf = io.StringIO()
     frame[columns].to_csv(buf, index=False, header=False, na_rep="\\N")
     buf.seek(0)
-    with raw.cursor() as cur:
+    cur = raw.cursor()
+    try:
         cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+    finally:
+        cur.close()
 
 
 def _install_area_metrics(conn: Connection, project: dict, metrics: pd.DataFrame) -> None:
