@@ -35,6 +35,20 @@ def case_scope(conn: Connection) -> CaseScope | None:
     return scope if isinstance(scope, CaseScope) else None
 
 
+def scope_params(scope: CaseScope | None, subject_type: str) -> dict:
+    """The bound parameters through which a model's SQL limits itself to one case (all NULL in a batch check):
+    ``scope_keys`` (the case's keys of ``subject_type``), ``scope_hh`` (its household number) and
+    ``scope_parcels`` (the parcel codes of its parcels and buildings). See ``supervision.models.base.in_scope``."""
+    if scope is None:
+        return {"scope_keys": None, "scope_hh": None, "scope_parcels": None}
+    parcels = set(scope.keys.get("parcel", []))
+    for key in scope.keys.get("building", []):        # "parcel_code/building_no": every split, codes may hold "/"
+        parts = key.split("/")
+        parcels.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    return {"scope_keys": list(scope.keys.get(subject_type, [])), "scope_hh": scope.household_no,
+            "scope_parcels": sorted(parcels)}
+
+
 def set_case_scope(conn: Connection, scope: CaseScope | None) -> None:
     """Limit the checks run on ``conn`` to one case (None: the whole project again)."""
     if scope is None:
@@ -50,8 +64,9 @@ def record_hits(conn: Connection, project_id: int, rule_code: str, subject_type:
     ``hits_sql`` selects ``subject_key``, ``message``, ``evidence`` (jsonb) and optionally ``severity``.
     Dispositions (state, assignee, history) of existing alerts are kept. Returns the number of hits.
     """
-    params = {**(params or {}), "p": project_id, "rule": rule_code, "stype": subject_type, "sev": default_severity}
     scope = case_scope(conn)
+    params = {**(params or {}), "p": project_id, "rule": rule_code, "stype": subject_type, "sev": default_severity,
+              **scope_params(scope, subject_type)}
     if scope is not None:
         return _record_case_hits(conn, scope, hits_sql, params)
     conn.execute(text("DROP TABLE IF EXISTS pg_temp.expro_hits"))
@@ -84,13 +99,18 @@ def record_hits(conn: Connection, project_id: int, rule_code: str, subject_type:
     return int(hits)
 
 
+#: per model query text: whether it selects a ``severity`` column (asked of the database once per process)
+_HAS_SEVERITY: dict[str, bool] = {}
+
+
 def _record_case_hits(conn: Connection, scope: CaseScope, hits_sql: str, params: dict) -> int:
     """``record_hits`` for a check on one case: the same upsert limited to the case's subjects, in one
     statement without temporary tables (a request may run many such checks in one transaction)."""
-    params = {**params, "scope_keys": scope.keys.get(params["stype"], [])}
     scoped = f"SELECT * FROM ({hits_sql}) scoped WHERE scoped.subject_key = ANY(CAST(:scope_keys AS text[]))"
-    columns = conn.execute(text(f"SELECT * FROM ({scoped}) probe LIMIT 0"), params).keys()
-    severity = "COALESCE(h.severity, :sev)" if "severity" in columns else ":sev"
+    if hits_sql not in _HAS_SEVERITY:
+        columns = conn.execute(text(f"SELECT * FROM ({scoped}) probe LIMIT 0"), params).keys()
+        _HAS_SEVERITY[hits_sql] = "severity" in columns
+    severity = "COALESCE(h.severity, :sev)" if _HAS_SEVERITY[hits_sql] else ":sev"
     return int(conn.execute(text(f"""
         WITH h AS MATERIALIZED ({scoped}),
         up AS (

@@ -50,6 +50,7 @@ def _confidence_sql(sources: dict[str, str]) -> tuple[str, str]:
                          ST_Area(ST_Intersection(f.geom, b.geom)) AS w
                   FROM building b JOIN footprint f ON f.geom && b.geom
                   WHERE b.project_id = :p AND f.project_id = :p AND f.source = 'imagery'
+                    AND (CAST(:ids AS bigint[]) IS NULL OR b.id = ANY(CAST(:ids AS bigint[])))
                     AND f.phase IN ({", ".join(f"'{ph}'" for ph in phases)})
                     AND ST_Intersects(f.geom, b.geom)) fc
             GROUP BY fc.bid) fc ON fc.bid = m.building_id"""
@@ -66,13 +67,18 @@ def ensure(conn: Connection, project: dict) -> Tolerance:
     ``after_confidence``, see ``_confidence_sql``): a rule judges a phase only at or above its
     ``min_footprint_confidence``.
     """
+    from supervision.alerts import case_scope
+
     tolerance = Tolerance.from_config(project.get("tolerance"))
+    scope = case_scope(conn)
+    scope_key = f"{project['id']}" if scope is None else f"{project['id']}:{scope.household_no}"
     exists = conn.execute(text(f"SELECT to_regclass('pg_temp.{TABLE}') IS NOT NULL")).scalar_one()
     if exists:
-        cached = conn.execute(text(f"SELECT project_id FROM pg_temp.{TABLE}_meta")).scalar()
-        if cached == project["id"]:
+        cached = conn.execute(text(f"SELECT scope_key FROM pg_temp.{TABLE}_meta")).scalar()
+        if cached == scope_key:
             return tolerance
         drop(conn)
+    ids = None if scope is None else _building_ids(conn, project["id"], scope.keys.get("building", []))
     base_src = footprint_source(conn, project["id"], "baseline")
     after_src = footprint_source(conn, project["id"], "after")
     confidence, confidence_join = _confidence_sql({"baseline": base_src, "after": after_src})
@@ -89,14 +95,23 @@ def ensure(conn: Connection, project: dict) -> Tolerance:
         CREATE TEMP TABLE {TABLE} AS
         WITH measured_flights AS MATERIALIZED ({MEASURED_FLIGHTS_SQL})
         SELECT m.*, :base_src AS baseline_source, :after_src AS after_source, {measured}, {confidence}
-        FROM expro_building_area_metrics(:p, :a, :b, :k, :base_src, :after_src) m {join} {confidence_join}"""),
+        FROM expro_building_area_metrics(:p, :a, :b, :k, :base_src, :after_src, 3.0, CAST(:ids AS bigint[])) m
+        {join} {confidence_join}"""),
         {"p": project["id"], "a": tolerance.a, "b": tolerance.b, "k": tolerance.resolution_k,
-         "base_src": base_src, "after_src": after_src})
+         "base_src": base_src, "after_src": after_src, "ids": ids})
     conn.execute(text(f"CREATE INDEX ON pg_temp.{TABLE} (building_id)"))
-    conn.execute(text(f"CREATE TEMP TABLE {TABLE}_meta AS SELECT CAST(:p AS bigint) AS project_id"),
-                 {"p": project["id"]})
+    conn.execute(text(f"CREATE TEMP TABLE {TABLE}_meta AS SELECT CAST(:k AS text) AS scope_key"), {"k": scope_key})
     conn.execute(text(f"ANALYZE pg_temp.{TABLE}"))
     return tolerance
+
+
+def _building_ids(conn: Connection, project_id: int, keys: list[str]) -> list[int]:
+    """The ids of the buildings ``keys`` ("parcel_code/building_no"; a parcel code may itself hold "/")."""
+    prefixes = sorted({"/".join(k.split("/")[:i]) for k in keys for i in range(1, k.count("/") + 1)})
+    return list(conn.execute(text(
+        "SELECT id FROM building WHERE project_id = :p AND parcel_code = ANY(:prefixes) "
+        "AND parcel_code || '/' || building_no = ANY(:keys)"),
+        {"p": project_id, "prefixes": prefixes, "keys": keys}).scalars())
 
 
 def not_measurable(conn: Connection, project: dict, phase: str, *, paid_only: bool = False,

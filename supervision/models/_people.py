@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from supervision.models.base import in_scope
+
 #: One row per appearance of an ID number as claimant (claims) or payee (payments).
-APPEARANCES = """
+APPEARANCES = f"""
     SELECT c.claimant_id_number AS id_number, c.claimant_name AS name, 'claimant' AS role, c.claim_id AS ref,
            c.household_no, c.registered_on AS on_date, c.parcel_id
-    FROM claim c WHERE c.project_id = :p
+    FROM claim c WHERE c.project_id = :p AND {in_scope('c.claimant_id_number')}
     UNION ALL
     SELECT py.payee_id_number, py.payee_name, 'payee', py.payment_id, py.household_no, py.paid_on, NULL
-    FROM payment py WHERE py.project_id = :p"""
+    FROM payment py WHERE py.project_id = :p AND {in_scope('py.payee_id_number')}"""
 
 #: The registry row of a person as evidence.
 REGISTRY_JSON = """jsonb_build_object('id_number', r.id_number, 'name', r.name, 'gender', r.gender,

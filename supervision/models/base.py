@@ -46,6 +46,24 @@ class Model:
         return None if self.unmeasured_fn is None else self.unmeasured_fn(conn, project)
 
 
+def in_scope(expr: str) -> str:
+    """SQL true in a batch check and, in a check on one case, only where ``expr`` is one of the case's subject
+    keys of the model's type (``supervision.alerts.scope_params``): put it on the base rows of a model's query so
+    that the check of one case reads that case's rows, not the project's. The NULL test folds away at planning."""
+    return f"(CAST(:scope_keys AS text[]) IS NULL OR {expr} = ANY(CAST(:scope_keys AS text[])))"
+
+
+def in_scope_household(expr: str) -> str:
+    """SQL true in a batch check and, in a check on one case, only where ``expr`` is the case's household number."""
+    return f"(CAST(:scope_hh AS text) IS NULL OR {expr} = CAST(:scope_hh AS text))"
+
+
+def in_scope_parcels(expr: str) -> str:
+    """SQL true in a batch check and, in a check on one case, only where ``expr`` (a parcel code) is one of the
+    parcels of the case's parcels and buildings: an indexed first cut where the subject key is composite."""
+    return f"(CAST(:scope_parcels AS text[]) IS NULL OR {expr} = ANY(CAST(:scope_parcels AS text[])))"
+
+
 def sql_rule(code: str, *, dimension: str, subject_type: str, severity: str, title_zh: str, sql: str,
              thresholds: dict | None = None, registry: bool = False,
              after: Callable[[Connection, dict], None] | None = None) -> Model:
@@ -53,7 +71,8 @@ def sql_rule(code: str, *, dimension: str, subject_type: str, severity: str, tit
 
     ``sql`` selects ``subject_key``, ``message``, ``evidence`` (and optionally ``severity``); it may use
     the parameters ``:p`` (project id), ``:freeze`` (the pre-announcement date) and every threshold by
-    name. With ``registry``, ``pg_temp.expro_reg`` (see ``supervision.registry_scope``) is available.
+    name. With ``registry``, ``pg_temp.expro_reg`` (see ``supervision.registry_scope``) is available. Its
+    base rows carry :func:`in_scope` (or a sibling) so that a check on one case reads only that case's rows.
     """
     def run(conn: Connection, project: dict, th: dict) -> int:
         from supervision import registry_scope

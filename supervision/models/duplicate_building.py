@@ -1,10 +1,10 @@
 """DUPLICATE_BUILDING: one building is claimed by two or more households."""
 
-from supervision.models.base import sql_rule
+from supervision.models.base import in_scope, in_scope_parcels, sql_rule
 
 MODEL = sql_rule(
     "DUPLICATE_BUILDING", dimension="numeric", subject_type="building", severity="report", title_zh="同一房屋重复补偿",
-    sql="""
+    sql=f"""
     SELECT c.parcel_code || '/' || c.building_no AS subject_key,
            format('房屋 %s/%s 被 %s 户重复申领补偿：%s', c.parcel_code, c.building_no, count(DISTINCT c.household_id),
                   string_agg(DISTINCT c.household_no, '、')) AS message,
@@ -16,5 +16,6 @@ MODEL = sql_rule(
                               'claimed_yuan', sum(c.amount_yuan)) AS evidence
     FROM claim c
     WHERE c.project_id = :p AND c.item_kind = 'building' AND c.building_no IS NOT NULL
+      AND {in_scope_parcels('c.parcel_code')} AND {in_scope("c.parcel_code || '/' || c.building_no")}
     GROUP BY c.parcel_code, c.building_no
     HAVING count(DISTINCT c.household_id) >= 2""")

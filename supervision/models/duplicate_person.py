@@ -1,10 +1,10 @@
 """DUPLICATE_PERSON: one ID number is the claimant for two or more households."""
 
-from supervision.models.base import sql_rule
+from supervision.models.base import in_scope, sql_rule
 
 MODEL = sql_rule(
     "DUPLICATE_PERSON", dimension="numeric", subject_type="person", severity="internal", title_zh="一人多户申领",
-    sql="""
+    sql=f"""
     SELECT c.claimant_id_number AS subject_key,
            format('身份证号 %s（%s）在 %s 户中作为申领人：%s', c.claimant_id_number, min(c.claimant_name),
                   count(DISTINCT c.household_id), string_agg(DISTINCT c.household_no, '、')) AS message,
@@ -12,6 +12,6 @@ MODEL = sql_rule(
                               'households', jsonb_agg(DISTINCT c.household_no),
                               'claims', jsonb_agg(c.claim_id ORDER BY c.claim_id),
                               'claimed_yuan', sum(c.amount_yuan)) AS evidence
-    FROM claim c WHERE c.project_id = :p
+    FROM claim c WHERE c.project_id = :p AND {in_scope('c.claimant_id_number')}
     GROUP BY c.claimant_id_number
     HAVING count(DISTINCT c.household_id) >= 2""")

@@ -1,7 +1,7 @@
 """MOVED_IN_AFTER_FREEZE: a claimant moved into the registry household on or after the freeze."""
 
 from supervision.models._people import REGISTRY_JSON
-from supervision.models.base import sql_rule
+from supervision.models.base import in_scope, sql_rule
 
 MODEL = sql_rule(
     "MOVED_IN_AFTER_FREEZE", dimension="time", subject_type="person", severity="internal",
@@ -14,5 +14,5 @@ MODEL = sql_rule(
                               'days_after_freeze', r.moved_in_on - CAST(:freeze AS date),
                               'claims', jsonb_agg(c.claim_id ORDER BY c.claim_id)) AS evidence
     FROM claim c JOIN pg_temp.expro_reg r ON r.id_number = c.claimant_id_number
-    WHERE c.project_id = :p AND r.moved_in_on >= :freeze
+    WHERE c.project_id = :p AND {in_scope('c.claimant_id_number')} AND r.moved_in_on >= :freeze
     GROUP BY r.id_number""")

@@ -1,7 +1,7 @@
 """MOVED_OUT: a claimant's registry status is moved out, dated before the freeze."""
 
 from supervision.models._people import REGISTRY_JSON
-from supervision.models.base import sql_rule
+from supervision.models.base import in_scope, sql_rule
 
 MODEL = sql_rule(
     "MOVED_OUT", dimension="time", subject_type="person", severity="internal", title_zh="冻结前已迁出人员",
@@ -13,5 +13,5 @@ MODEL = sql_rule(
            jsonb_build_object('registry', {REGISTRY_JSON}, 'freeze_date', CAST(:freeze AS date),
                               'claims', jsonb_agg(c.claim_id ORDER BY c.claim_id)) AS evidence
     FROM claim c JOIN pg_temp.expro_reg r ON r.id_number = c.claimant_id_number
-    WHERE c.project_id = :p AND r.status = 'moved_out' AND r.status_date < :freeze
+    WHERE c.project_id = :p AND {in_scope('c.claimant_id_number')} AND r.status = 'moved_out' AND r.status_date < :freeze
     GROUP BY r.id_number""")

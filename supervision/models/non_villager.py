@@ -1,7 +1,7 @@
 """NON_VILLAGER: the registry village of a claimant differs from the village of a parcel they claim."""
 
 from supervision.models._people import REGISTRY_JSON
-from supervision.models.base import sql_rule
+from supervision.models.base import in_scope, sql_rule
 
 MODEL = sql_rule(
     "NON_VILLAGER", dimension="qualification", subject_type="person", severity="report",
@@ -16,5 +16,5 @@ MODEL = sql_rule(
                               'claims', jsonb_agg(DISTINCT c.claim_id)) AS evidence
     FROM claim c JOIN parcel pa ON pa.id = c.parcel_id
     JOIN pg_temp.expro_reg r ON r.id_number = c.claimant_id_number
-    WHERE c.project_id = :p AND r.village_code IS NOT NULL AND r.village_code <> pa.village_code
+    WHERE c.project_id = :p AND {in_scope('c.claimant_id_number')} AND r.village_code IS NOT NULL AND r.village_code <> pa.village_code
     GROUP BY r.id_number""")

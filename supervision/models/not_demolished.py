@@ -9,7 +9,7 @@ from supervision.alerts import record_hits
 from supervision.models._area_common import (
     CHANGE_JOIN_SQL, EVIDENCE_SQL, IMAGERY_JOIN_SQL, MIN_FOOTPRINT_CONFIDENCE,
     min_confidence, tolerance_json, trusted_sql)
-from supervision.models.base import Model
+from supervision.models.base import Model, in_scope, in_scope_parcels
 
 
 def unmeasured(conn: Connection, project: dict) -> int:
@@ -28,6 +28,7 @@ def run(conn: Connection, project: dict, th: dict) -> int:
                    array_agg(DISTINCT p.payment_id) AS payment_ids
             FROM claim c JOIN payment p ON p.household_id = c.household_id
             WHERE c.project_id = :p AND c.item_kind = 'building' AND c.building_id IS NOT NULL
+              AND {in_scope_parcels('c.parcel_code')} AND {in_scope("c.parcel_code || '/' || c.building_no")}
             GROUP BY c.building_id)
         SELECT m.parcel_code || '/' || m.building_no AS subject_key,
                format('房屋 %s/%s 已支付补偿款 %s 元（%s），但征收后数据显示仍有 %s%% 未拆除',

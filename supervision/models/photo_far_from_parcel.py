@@ -1,21 +1,21 @@
 """PHOTO_FAR_FROM_PARCEL: a field photo (of the package, or captured through the field API) was taken more than
 200 m from the household's parcels."""
 
-from supervision.models.base import sql_rule
+from supervision.models.base import in_scope, in_scope_household, sql_rule
 
 MODEL = sql_rule(
     "PHOTO_FAR_FROM_PARCEL", dimension="space", subject_type="photo", severity="prompt", title_zh="现场照片位置异常",
     thresholds={"max_distance_m": 200.0},
-    sql="""
+    sql=f"""
     WITH photos AS (
         SELECT f.photo_id, h.household_no, f.stage, f.taken_at, f.lon, f.lat, f.geom, NULL::text AS item_code,
                NULL::double precision AS accuracy_m
-        FROM field_photo f JOIN household h ON h.id = f.household_id WHERE f.project_id = :p
+        FROM field_photo f JOIN household h ON h.id = f.household_id WHERE f.project_id = :p AND {in_scope('f.photo_id')}
         UNION ALL
         SELECT cc.capture_uuid::text, cf.household_no, cc.stage_code, cc.taken_at, cc.lon, cc.lat,
                ST_Transform(cc.position, pr.srid), cc.item_code, cc.accuracy_m
         FROM case_capture cc JOIN case_file cf ON cf.id = cc.case_id JOIN project pr ON pr.id = cf.project_id
-        WHERE cf.project_id = :p AND cc.position IS NOT NULL)
+        WHERE cf.project_id = :p AND {in_scope_household('cf.household_no')} AND cc.position IS NOT NULL)
     SELECT f.photo_id AS subject_key,
            format('照片 %s（户 %s，%s）拍摄位置距该户最近宗地 %s 米，超过 %s 米', f.photo_id, f.household_no,
                   COALESCE(f.stage, ''), round(near.distance_m::numeric, 1),

@@ -1,11 +1,11 @@
 """SPLIT_AFTER_FREEZE: the claiming household was split from another on or after the freeze."""
 
-from supervision.models.base import sql_rule
+from supervision.models.base import in_scope, sql_rule
 
 MODEL = sql_rule(
     "SPLIT_AFTER_FREEZE", dimension="time", subject_type="household", severity="report", title_zh="冻结后违规分户",
     registry=True,
-    sql="""
+    sql=f"""
     SELECT h.household_no AS subject_key,
            format('户 %s 于 %s 从户 %s 分出（预公告日 %s 当天或之后），仍申领补偿', h.household_no, min(r.split_on),
                   string_agg(DISTINCT r.split_from_household_no, '、'), CAST(:freeze AS date)) AS message,
@@ -17,6 +17,6 @@ MODEL = sql_rule(
                               'claims_yuan', (SELECT sum(amount_yuan) FROM claim c WHERE c.household_id = h.id))
                AS evidence
     FROM household h JOIN pg_temp.expro_reg r ON r.household_no = h.household_no
-    WHERE h.project_id = :p AND r.split_from_household_no IS NOT NULL AND r.split_on >= :freeze
+    WHERE h.project_id = :p AND {in_scope('h.household_no')} AND r.split_from_household_no IS NOT NULL AND r.split_on >= :freeze
       AND EXISTS (SELECT 1 FROM claim c WHERE c.household_id = h.id)
     GROUP BY h.id, h.household_no""")

@@ -1,15 +1,15 @@
 """STAGE_OVERDUE: a stage of a case is past its time limit (时限, clause 5.5.7): a prompt to its assignee."""
 
-from supervision.models.base import sql_rule
+from supervision.models.base import in_scope_household, sql_rule
 
 #: The stages past their due date today in China, one row per case (its earliest overdue stage).
-OVERDUE_SQL = """
+OVERDUE_SQL = f"""
     SELECT DISTINCT ON (cf.household_no) cf.household_no, s.code AS stage, s.state, s.opened_on, s.due_on,
            s.time_limit_days, u.username AS assignee, u.name AS assignee_name,
            ((now() AT TIME ZONE 'Asia/Shanghai')::date - s.due_on) AS days_overdue
     FROM case_stage s JOIN case_file cf ON cf.id = s.case_id
     LEFT JOIN app_user u ON u.id = s.assignee_user_id
-    WHERE cf.project_id = :p AND cf.state = 'active' AND s.state IN ('open', 'submitted', 'returned')
+    WHERE cf.project_id = :p AND {in_scope_household('cf.household_no')} AND cf.state = 'active' AND s.state IN ('open', 'submitted', 'returned')
       AND s.due_on < (now() AT TIME ZONE 'Asia/Shanghai')::date
     ORDER BY cf.household_no, s.position"""
 
