@@ -23,8 +23,10 @@ ITEM_STATES = ("missing", "captured", "waiting", "uploaded", "refused")
 
 def take_capture(store: Store, project_code: str, household_no: str, stage_code: str, item_code: str,
                  source: str | Path, *, lon: float | None, lat: float | None, accuracy_m: float | None,
-                 taken_at: dt.datetime | None = None, document_no: str | None = None) -> CaptureRecord:
-    """Check a capture against every gate, then keep it in the store (``pending`` upload)."""
+                 taken_at: dt.datetime | None = None, document_no: str | None = None,
+                 capture_uuid: str | None = None) -> CaptureRecord:
+    """Check a capture against every gate, then keep it in the store (``pending`` upload); ``capture_uuid``
+    is drawn at random unless given."""
     case = store.case(project_code, household_no)
     items = store.items(project_code, household_no, stage_code)
     path = Path(source)
@@ -33,7 +35,7 @@ def take_capture(store: Store, project_code: str, household_no: str, stage_code:
     return store.add_capture(path, project_code=project_code, household_no=household_no, stage_code=stage_code,
                              item_code=item.code, kind=item.kind, taken_at=taken_at, lon=lon, lat=lat,
                              accuracy_m=accuracy_m, document_no=document_no, media_type=media_type,
-                             suffix=SUFFIX.get(media_type, ""))
+                             suffix=SUFFIX.get(media_type, ""), capture_uuid=capture_uuid)
 
 
 def submit_stage(store: Store, project_code: str, household_no: str, stage_code: str) -> None:

@@ -172,6 +172,19 @@ class Queued:
     lines: list[dict] | None = None
 
 
+@dataclass(frozen=True)
+class QuantityRecord:
+    """A case's queued quantity record, how it stands, and the prompts the server's check returned on it."""
+
+    project_code: str
+    household_no: str
+    lines: list[dict]
+    state: str
+    reason: str | None
+    prompts: list[dict]
+    updated_at: float
+
+
 @contextlib.contextmanager
 def _file_lock(path: Path, *, exclusive: bool) -> Iterator[bool]:
     """Hold a shared (capture writes) or exclusive, non-blocking (recovery) lock; yields whether it is held."""
@@ -487,6 +500,15 @@ class Store:
                        "WHERE project_code = ? AND household_no = ?",
                        (state, reason, json.dumps(prompts, ensure_ascii=False) if prompts is not None else None,
                         time.time(), project_code, household_no))
+
+    def quantity_record(self, project_code: str, household_no: str) -> QuantityRecord | None:
+        """The case's quantity record as last queued, how it stands and the server's prompts on it."""
+        r = self.db.execute("SELECT * FROM quantity WHERE project_code = ? AND household_no = ?",
+                            (project_code, household_no)).fetchone()
+        if r is None:
+            return None
+        return QuantityRecord(r["project_code"], r["household_no"], json.loads(r["lines"]), r["state"], r["reason"],
+                              json.loads(r["prompts"]) if r["prompts"] else [], float(r["updated_at"]))
 
     def quantities(self, *, states: tuple[str, ...] = QUEUE_STATES) -> list[Queued]:
         """Quantity records in the given states, oldest first."""

@@ -168,6 +168,10 @@ class SyncClient:
                                       f"again (everything stays on this device): {_detail(res)}")
         return res
 
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        """A GET with the session's token and the retries (ServerUnreachableError, SessionExpiredError)."""
+        return self._send("GET", url, **kw)
+
     def _case_url(self, project_code: str, household_no: str) -> str:
         return f"/projects/{project_code}/cases/{household_no}"
 
