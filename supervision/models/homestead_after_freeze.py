@@ -11,7 +11,8 @@ MODEL = sql_rule(
                   string_agg(DISTINCT ap.approval_no, '、'), min(ap.approved_on), CAST(:freeze AS date)) AS message,
            jsonb_build_object('parcel_code', pa.parcel_code, 'freeze_date', CAST(:freeze AS date),
                               'approvals', jsonb_agg(jsonb_build_object('approval_no', ap.approval_no,
-                                  'household_no', ap.household_no, 'approved_on', ap.approved_on)),
+                                  'household_no', ap.household_no, 'approved_on', ap.approved_on)
+                                  ORDER BY ap.approval_no),
                               'claims', (SELECT jsonb_agg(c.claim_id ORDER BY c.claim_id) FROM claim c
                                          WHERE c.parcel_id = pa.id)) AS evidence
     FROM parcel pa JOIN homestead_approval ap ON ap.parcel_id = pa.id

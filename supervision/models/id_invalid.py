@@ -21,7 +21,8 @@ MODEL = sql_rule(
                               'households', b.households,
                               'probable_intended', COALESCE((
                                   SELECT jsonb_agg(jsonb_build_object('id_number', r.id_number, 'name', r.name,
-                                                                      'household_no', r.household_no))
+                                                                      'household_no', r.household_no)
+                                                         ORDER BY r.id_number, r.household_no)
                                   FROM registry_person r
                                   WHERE r.id_number IN (SELECT expro_id_candidates(b.id_number))
                                     AND r.extract_id IN (SELECT extract_id FROM expro_registry_extracts(:p))), '[]'))

@@ -46,7 +46,7 @@ def run(conn: Connection, project: dict, th: dict) -> int:
         JOIN building b ON b.id = m.building_id
         JOIN paid ON paid.building_id = m.building_id
         LEFT JOIN LATERAL (
-            SELECT array_agg(o.id) AS ids FROM orthophoto o
+            SELECT array_agg(o.id ORDER BY o.id) AS ids FROM orthophoto o
             WHERE o.project_id = :p AND o.phase = 'after' AND ST_Covers(o.footprint, b.geom)) after_flight ON true
         WHERE m.after_measured AND {trusted_sql("after")} AND m.after_coverage >= :min_cov""",
         {"min_cov": float(th["min_after_coverage"]), "tol": tolerance_json(tolerance),

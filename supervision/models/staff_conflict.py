@@ -31,6 +31,7 @@ MODEL = sql_rule(
                   string_agg(DISTINCT stage, '、')) AS message,
            jsonb_build_object('household_no', household_no,
                               'staff', jsonb_agg(jsonb_build_object('username', username, 'name', name, 'stage', stage,
-                                  'staff_household_no', staff_household_no, 'relation', relation))) AS evidence
+                                  'staff_household_no', staff_household_no, 'relation', relation)
+                                  ORDER BY username, stage)) AS evidence
     FROM links WHERE relation IS NOT NULL
     GROUP BY household_id, household_no""")
