@@ -46,11 +46,13 @@ fi
 
 # System packages the suite and the reports use: Chromium (the web map is tested in a real headless
 # browser), a CJK font (Chinese text in the map, the PDFs, the plots and the Kivy screens), poppler
-# (pdftoppm, to look at the PDFs). Installed with apt-get when missing and allowed.
+# (pdftoppm, to look at the PDFs), GDAL's ogrinfo (the OGC API Features are read as GDAL reads them).
+# Installed with apt-get when missing and allowed.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "installing ${missing[*]} with apt-get ..." >&2
