@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -373,7 +373,7 @@ def _collection_info(request: Request, conn: Connection, collection: Collection,
     return info
 
 
-def _features(rows: list[Any], collection: Collection, user: User) -> list[dict]:
+def _features(rows: Sequence[Any], collection: Collection, user: User) -> list[dict]:
     props = collection.mask([{**(r.props or {}), **({"evidence": r.evidence} if "evidence" in r._fields else {})}
                              for r in rows], user)
     return [{"type": "Feature", "id": r.id, "geometry": r.geometry, "properties": p} for r, p in zip(rows, props)]
