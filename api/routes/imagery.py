@@ -15,7 +15,9 @@ from api.deps import CurrentUser, SessionDep, SettingsDep, require_roles
 from api.uploads import multipart_body, receive_upload
 from imagery import catalogue
 from imagery.ingest import ingest_orthophoto
-from imagery.tiles import TILE_FORMATS, render_tile
+from imagery.pyramid import ensure_pyramid_async
+from imagery.tile_cache import TileCache
+from imagery.tiles import TILE_FORMATS, serve_tile
 from supervision import audit
 from supervision.accounts import User
 from supervision.projects import get_project
@@ -24,6 +26,9 @@ router = APIRouter(tags=["imagery"])
 
 Uploader = Annotated[User, Depends(require_roles("gis_officer", "admin"))]
 TILE_CACHE_SECONDS = 86400
+#: Encoded tiles of this process, keyed by orthophoto id, COG checksum and z/x/y/format (bounded; a
+#: re-ingested flight has a new checksum, so its old tiles are never served).
+TILES = TileCache()
 _FIELDS = ("project", "phase", "captured_on")
 UPLOAD_RESPONSES: dict[int | str, dict] = {
     403: {"description": "the role may not upload"}, 404: {"description": "unknown project"},
@@ -75,6 +80,8 @@ def _ingest(conn: Connection, user: User, path: Path, *, project_code: str, phas
                  object_key=str(ortho_id), details={"project": project_code, "phase": phase,
                                                     "source": source_name, "sha256": row["sha256"],
                                                     "cog_sha256": row["cog_sha256"]})
+    TILES.drop((ortho_id,))
+    ensure_pyramid_async(catalogue.tile_source(conn, ortho_id)[0])
     return _public(row)
 
 
@@ -120,14 +127,23 @@ Zoom = Annotated[int, PathParam(ge=0, le=30)]
 
 @router.get("/tiles/{ortho_id}/{z}/{x}/{y}.{fmt}", responses={
     200: {"content": {"image/png": {}, "image/webp": {}}}, 304: {"description": "not modified (ETag)"},
-    404: {"description": "no such orthophoto, or no tile there"}, 409: {"description": "not ingested yet"}})
+    404: {"description": "no such orthophoto, or no such tile in WebMercatorQuad"},
+    409: {"description": "not ingested yet"}})
 def get_tile(ortho_id: OrthoId, z: Zoom, x: TileIndex, y: TileIndex, fmt: Literal["png", "webp"], request: Request,
              conn: SessionDep, user: CurrentUser) -> Response:
-    """A 256 px WebMercatorQuad tile of an ingested orthophoto (404 outside it), cacheable per user."""
+    """A 256 px WebMercatorQuad tile of an ingested orthophoto, cacheable per user.
+
+    Outside the orthophoto the tile is transparent (200). Tiles come from the process's tile cache, else
+    from the flight's Web-Mercator pyramid (a windowed read), else they are warped while it is built.
+    """
     cog_path, cog_sha256 = catalogue.tile_source(conn, ortho_id)
     etag = f'"{cog_sha256[:32]}-{z}-{x}-{y}-{fmt}"'
     headers = {"Cache-Control": f"private, max-age={TILE_CACHE_SECONDS}", "ETag": etag}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    body = render_tile(cog_path, z, x, y, fmt)
+    key = (ortho_id, cog_sha256, z, x, y, fmt)
+    body = TILES.get(key)
+    if body is None:
+        body = serve_tile(cog_path, z, x, y, fmt)
+        TILES.put(key, body)
     return Response(body, media_type=TILE_FORMATS[fmt][1], headers=headers)

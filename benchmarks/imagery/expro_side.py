@@ -1,6 +1,7 @@
 """Measured steps on Expro's side, each run in a fresh process by run.py; prints one JSON line.
 
     expro_side.py ingest PROJECT_ID TIF STORE_DIR    ingest_orthophoto, committed; wall time, VmHWM
+    expro_side.py pyramid COG                         imagery.pyramid.build_pyramid; wall time, VmHWM, size
     expro_side.py zonal TIF BUILDINGS.geojson OUT.npz [--check-px N]
                                                      zonal mean/count (the technique of imagery.change)
     expro_side.py pix4d PROJECT_ID TIF STORE_DIR     ingest the real drone orthomosaic, committed
@@ -54,6 +55,22 @@ def ingest(project_id: int, tif: str, store: str, phase: str = "baseline") -> di
             "cog_bytes": ortho["cog_size_bytes"], "cog_path": ortho["cog_path"], "width": ortho["width_px"],
             "height": ortho["height_px"], "bands": ortho["band_count"], "resolution_m": ortho["resolution_m"],
             **peak_memory()}
+
+
+def pyramid(cog: str) -> dict:
+    """Build the Web-Mercator pyramid of a COG (what the tile route reads without warping)."""
+    import rasterio
+
+    from imagery.pyramid import build_pyramid
+
+    t0 = time.perf_counter()
+    path = build_pyramid(cog)
+    seconds = time.perf_counter() - t0
+    with rasterio.open(path) as ds:
+        levels, width, height = len(ds.overviews(1)) + 1, ds.width, ds.height
+        base_zoom = int(ds.tags(ns="TILING_SCHEME").get("ZOOM_LEVEL", -1))
+    return {"seconds": seconds, "path": str(path), "bytes": path.stat().st_size, "levels": levels,
+            "width": width, "height": height, "base_zoom": base_zoom, **peak_memory()}
 
 
 def load_geojson(path: str) -> np.ndarray:
@@ -164,6 +181,8 @@ def main() -> None:
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "ingest":
         result = ingest(int(args[0]), args[1], args[2])
+    elif mode == "pyramid":
+        result = pyramid(args[0])
     elif mode == "zonal":
         check = int(args[args.index("--check-px") + 1]) if "--check-px" in args else 0
         result = zonal(args[0], args[1], args[2], check)

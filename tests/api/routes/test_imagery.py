@@ -82,7 +82,9 @@ def test_upload_list_and_tiles(imagery_client, tmp_path):
     assert again.status_code == 304
     webp = client.get(f"/tiles/{body['id']}/{z}/{x}/{y}.webp", headers=inspector)
     assert webp.status_code == 200 and webp.content[8:12] == b"WEBP"
-    assert client.get(f"/tiles/{body['id']}/{z}/0/0.png", headers=inspector).status_code == 404
+    outside = client.get(f"/tiles/{body['id']}/{z}/0/0.png", headers=inspector)   # transparent, not a 404
+    assert outside.status_code == 200 and not np.asarray(Image.open(io.BytesIO(outside.content)).convert("RGBA"))[..., 3].any()
+    assert client.get(f"/tiles/{body['id']}/3/9/0.png", headers=inspector).status_code == 404   # no such tile
     assert client.get(f"/tiles/{body['id']}/{z}/{x}/{y}.gif", headers=inspector).status_code == 422
     assert client.get(f"/tiles/999999/{z}/{x}/{y}.png", headers=inspector).status_code == 404
     assert client.get(f"/tiles/{body['id']}/{z}/{x}/{y}.png").status_code == 401
