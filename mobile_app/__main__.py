@@ -216,6 +216,8 @@ class Tour:
         ids.building_no.text, ids.structure.text, ids.storeys.text = "2号房", "砖木", "0"
         ids.length_m.text, ids.width_m.text = "6", "4.5x"
         self.summary["checks"]["quantity_errors"] = {k: ids[f"err_{k}"].text for k in ("storeys", "width_m")}
+        self.screen.save()                               # refused on the device while 核量 is not open
+        self.summary["checks"]["quantity_status"] = ids.status.text
         return "quantity"
 
     def _fill_rest(self) -> None:

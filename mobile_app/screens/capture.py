@@ -62,8 +62,9 @@ class CaptureScreen(FieldScreen):
         item = items[app.item_code]
         self.kind = item.kind
         self.ids.bar.title = f"采集 · {item.name_zh}（{views.KIND_ZH.get(item.kind, item.kind)}）"
-        self.ids.camera.opacity = 1 if platform == "android" and item.kind in ("photo", "video") else 0
-        self.ids.camera.disabled = self.ids.camera.opacity == 0
+        camera = platform == "android" and item.kind in ("photo", "video")
+        self.ids.camera.opacity, self.ids.camera.disabled = (1, False) if camera else (0, True)
+        self.ids.camera.size_hint_x, self.ids.camera.width = (1, 0) if camera else (None, 0)
         self.show_position()
 
     def show_position(self) -> None:

@@ -33,41 +33,52 @@ class ParcelMap(Widget):
         z = basemap.fit_zoom(bbox, w, h)
         if kept.zooms:
             z = max((k for k in kept.zooms if k <= z), default=min(kept.zooms))
-        cx, cy = basemap.world_px((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2, z)
+        # the parcels' bounds fill the view: tiles of zoom z drawn at scale s
+        left, top = basemap.world_px(bbox[0], bbox[3], z)
+        right, bottom = basemap.world_px(bbox[2], bbox[1], z)
+        s = min(max(min(w / max(right - left, 1), h / max(bottom - top, 1)), 0.5), 8.0)
+        cx, cy = (left + right) / 2, (top + bottom) / 2
 
         def screen(wx: float, wy: float) -> tuple[float, float]:
-            return self.x + w / 2 + (wx - cx), self.y + h / 2 - (wy - cy)
+            return self.x + w / 2 + (wx - cx) * s, self.y + h / 2 - (wy - cy) * s
 
         tiles = 0
         with self.canvas:
             Color(0.85, 0.85, 0.82, 1)
             Rectangle(pos=self.pos, size=self.size)
             Color(1, 1, 1, 1)
-            lon0, lat1 = basemap.lonlat(cx - w / 2, cy - h / 2, z)
-            lon1, lat0 = basemap.lonlat(cx + w / 2, cy + h / 2, z)
+            lon0, lat1 = basemap.lonlat(cx - w / 2 / s, cy - h / 2 / s, z)
+            lon1, lat0 = basemap.lonlat(cx + w / 2 / s, cy + h / 2 / s, z)
             for tx, ty in basemap.tiles_for((lon0, lat0, lon1, lat1), z):
                 path = kept.tile(z, tx, ty)
                 if path is None:
                     continue
                 x0, y0 = screen(tx * TILE_PX, (ty + 1) * TILE_PX)
-                Rectangle(texture=CoreImage(str(path)).texture, pos=(x0, y0), size=(TILE_PX, TILE_PX))
+                Rectangle(texture=CoreImage(str(path)).texture, pos=(x0, y0), size=(TILE_PX * s, TILE_PX * s))
                 tiles += 1
             for feature in kept.parcels:
                 props: dict[str, Any] = feature.get("properties") or {}
                 mine = props.get("household_no") == household_no
-                Color(*((1, 0.2, 0.1, 1) if mine else (1, 0.9, 0.1, 1)))
+                Color(*((1, 0.2, 0.1, 1) if mine else (1, 0.85, 0.0, 1)))
                 for ring in basemap._rings(feature.get("geometry") or {}):
                     pts = [c for lon, lat in ring for c in screen(*basemap.world_px(lon, lat, z))]
-                    Line(points=pts, width=3 if mine else 1.6, close=True)
+                    Line(points=pts, width=3 if mine else 2, close=True)
+        placed: list[tuple[float, float]] = []
         for feature in kept.parcels:
-            hh = (feature.get("properties") or {}).get("household_no")
-            centre = kept.centroid(hh) if hh else None
-            if centre:
-                x, y = screen(*basemap.world_px(centre[0], centre[1], z))
-                self.add_widget(Label(text=str(hh), center=(x, y), size=(80, 24), color=(1, 1, 1, 1),
-                                      font_size="15sp", bold=True))
+            hh = str((feature.get("properties") or {}).get("household_no") or "")
+            points = [p for ring in basemap._rings(feature.get("geometry") or {}) for p in ring[:-1]]
+            if not hh or not points:
+                continue
+            x, y = screen(*basemap.world_px(sum(p[0] for p in points) / len(points),
+                                            sum(p[1] for p in points) / len(points), z))
+            if any(abs(x - px) < 60 and abs(y - py) < 24 for px, py in placed):
+                continue                                  # one label where parcels crowd
+            placed.append((x, y))
+            self.add_widget(Label(text=hh[-4:], center=(x, y), size=(80, 28), color=(1, 1, 1, 1),
+                                  outline_width=2, outline_color=(0, 0, 0, 1), font_size="16sp"))
         photo = "正射影像" if kept.orthophoto else "无正射影像"
-        return f"已指派地块 {len(kept.parcels)} 块 · {photo} · 第 {z} 级，本机瓦片 {tiles} 张（离线可用）"
+        return (f"已指派地块 {len(kept.parcels)} 块（标注户号末四位）· {photo} · 第 {z} 级，本机瓦片 {tiles} 张"
+                "（离线可用）")
 
 
 class MapScreen(FieldScreen):

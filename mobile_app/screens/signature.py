@@ -17,38 +17,54 @@ Builder.load_file(str(Path(__file__).with_name("signature.kv")))
 
 
 class SignaturePad(Widget):
-    """Strokes follow the finger; ``strokes`` counts them."""
+    """Strokes follow the finger; kept as fractions of the pad so that a new layout redraws them in place."""
 
-    strokes = 0
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.lines: list[list[tuple[float, float]]] = []
+        self.bind(pos=lambda *_: self._redraw(), size=lambda *_: self._redraw())
+
+    @property
+    def strokes(self) -> int:
+        """How many strokes are on the pad."""
+        return len(self.lines)
+
+    def _fraction(self, pos: tuple[float, float]) -> tuple[float, float]:
+        return (pos[0] - self.x) / max(self.width, 1), (pos[1] - self.y) / max(self.height, 1)
+
+    def _redraw(self) -> None:
+        self.canvas.clear()
+        with self.canvas:
+            Color(0.05, 0.05, 0.25, 1)
+            for stroke in self.lines:
+                Line(points=[c for x, y in stroke for c in (self.x + x * self.width, self.y + y * self.height)],
+                     width=2.2)
 
     def on_touch_down(self, touch: Any) -> bool:
         if not self.collide_point(*touch.pos):
             return False
-        with self.canvas:
-            Color(0.05, 0.05, 0.25, 1)
-            touch.ud["line"] = Line(points=[*touch.pos], width=2.2)
-        self.strokes += 1
+        touch.ud["stroke"] = [self._fraction(touch.pos)]
+        self.lines.append(touch.ud["stroke"])
+        self._redraw()
         return True
 
     def on_touch_move(self, touch: Any) -> bool:
-        line = touch.ud.get("line")
-        if line is None or not self.collide_point(*touch.pos):
+        stroke = touch.ud.get("stroke")
+        if stroke is None or not self.collide_point(*touch.pos):
             return False
-        line.points += [*touch.pos]
+        stroke.append(self._fraction(touch.pos))
+        self._redraw()
         return True
 
     def draw(self, points: list[tuple[float, float]]) -> None:
-        """Draw one stroke through points given as fractions of the pad (used by the tour)."""
-        with self.canvas:
-            Color(0.05, 0.05, 0.25, 1)
-            Line(points=[c for x, y in points for c in (self.x + x * self.width, self.y + y * self.height)],
-                 width=2.2)
-        self.strokes += 1
+        """Add one stroke through points given as fractions of the pad (used by the tour)."""
+        self.lines.append(list(points))
+        self._redraw()
 
     def clear(self) -> None:
         """Wipe the pad."""
-        self.canvas.clear()
-        self.strokes = 0
+        self.lines = []
+        self._redraw()
 
 
 class SignatureScreen(FieldScreen):
