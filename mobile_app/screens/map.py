@@ -54,7 +54,7 @@ class ParcelMap(Widget):
                 if path is None:
                     continue
                 x0, y0 = screen(tx * TILE_PX, (ty + 1) * TILE_PX)
-                Rectangle(texture=CoreImage(str(path)).texture, pos=(x0, y0), size=(TILE_PX * s, TILE_PX * s))
+                Rectangle(texture=CoreImage(str(path)).texture, pos=(x0, y0), size=(TILE_PX * s + 1, TILE_PX * s + 1))
                 tiles += 1
             for feature in kept.parcels:
                 props: dict[str, Any] = feature.get("properties") or {}
@@ -71,7 +71,7 @@ class ParcelMap(Widget):
                 continue
             x, y = screen(*basemap.world_px(sum(p[0] for p in points) / len(points),
                                             sum(p[1] for p in points) / len(points), z))
-            if any(abs(x - px) < 60 and abs(y - py) < 24 for px, py in placed):
+            if any(abs(x - px) < 44 and abs(y - py) < 20 for px, py in placed):
                 continue                                  # one label where parcels crowd
             placed.append((x, y))
             self.add_widget(Label(text=hh[-4:], center=(x, y), size=(80, 28), color=(1, 1, 1, 1),

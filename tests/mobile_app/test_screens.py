@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
+from tests.common import BUILDINGS, SCOPE
 from tests.mobile_app.conftest import HH1, PROJECT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,44 @@ OUTPUT = ROOT / "test-output" / "mobile_app"
 SCREENS = ["signin", "cases", "case", "stage", "capture-refused", "capture", "quantity", "signature",
            "stage-complete", "map", "sync", "sync-done"]
 SIZES = {"landscape": (1280, 800), "portrait": (800, 1280)}
+
+
+RES_M = 0.25
+
+
+@pytest.fixture
+def orthophoto(survey_open, conn, tmp_path) -> int:
+    """A baseline flight over the canonical project (ground, fields, the houses' roofs), ingested into a COG."""
+    import datetime as dt
+
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+    from sqlalchemy import text
+
+    from imagery.ingest import ingest_orthophoto
+
+    x0, y0, x1, y1 = SCOPE.bounds
+    width, height = int((x1 - x0) / RES_M), int((y1 - y0) / RES_M)
+    rng = np.random.default_rng(7)
+    img = np.empty((3, height, width), np.uint8)
+    yy, xx = np.mgrid[0:height, 0:width]
+    img[0] = 120 + 30 * np.sin(xx / 37.0) + rng.integers(0, 12, (height, width))
+    img[1] = 135 + 25 * np.cos(yy / 53.0) + rng.integers(0, 12, (height, width))
+    img[2] = 95 + rng.integers(0, 12, (height, width))
+    for n, geom in enumerate(BUILDINGS.values()):
+        bx0, by0, bx1, by1 = geom.bounds
+        c0, c1 = int((bx0 - x0) / RES_M), int((bx1 - x0) / RES_M)
+        r0, r1 = int((y1 - by1) / RES_M), int((y1 - by0) / RES_M)
+        img[:, r0:r1, c0:c1] = np.array([(172, 84, 60), (86, 116, 154)][n % 2], np.uint8)[:, None, None]
+    path = tmp_path / "baseline.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=3, dtype="uint8",
+                       crs="EPSG:4550", transform=from_origin(x0, y1, RES_M, RES_M), tiled=True,
+                       blockxsize=256, blockysize=256, compress="deflate") as dst:
+        dst.write(img)
+    project_id = conn.execute(text("SELECT id FROM project WHERE code = :c"), {"c": PROJECT}).scalar_one()
+    return ingest_orthophoto(conn, path, project_id=project_id, phase="baseline", captured_on=dt.date(2025, 2, 20),
+                             store_dir=tmp_path / "store")
 
 
 def run_tour(url: str, out: Path, orientation: str) -> dict:
@@ -41,7 +80,7 @@ def run_tour(url: str, out: Path, orientation: str) -> dict:
 
 
 @pytest.mark.parametrize("orientation", ["landscape", "portrait"])
-def test_tour_walks_every_screen(survey_open, tmp_path, orientation):
+def test_tour_walks_every_screen(survey_open, orthophoto, tmp_path, orientation):
     out = tmp_path / orientation
     summary = run_tour(survey_open.server.url, out, orientation)
     names = [s["name"] for s in summary["screens"]]
@@ -73,7 +112,7 @@ def test_tour_walks_every_screen(survey_open, tmp_path, orientation):
     # the quantity form checks as typed
     assert checks["quantity_errors"]["storeys"] == "层数须在 1 到 200 之间"
     assert checks["quantity_errors"]["width_m"] == "宽度须为数字"
-    assert "地块" in checks["map_info"]
+    assert "正射影像" in checks["map_info"] and "本机瓦片 0 张" not in checks["map_info"], checks["map_info"]
     assert checks["sync_before"].startswith("待上传采集")
     assert checks["sync_after"].startswith("全部已同步"), checks["sync_after"]
     # and the server has the survey submitted by the app
