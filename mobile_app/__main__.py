@@ -277,6 +277,18 @@ class Tour:
         return "sync-done"
 
 
+def android_files_dir() -> Path | None:
+    """The app's private files folder on Android (the FileProvider shares its ``captures/``), else None."""
+    from kivy.utils import platform
+
+    if platform != "android":
+        return None
+    from jnius import autoclass
+
+    context = autoclass("org.kivy.android.PythonActivity").mActivity
+    return Path(context.getFilesDir().getAbsolutePath())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app or the tour; the exit code."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -286,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         args.tour.mkdir(parents=True, exist_ok=True)
         data = args.data or Path(tempfile.mkdtemp(prefix="device-", dir=args.tour))
     else:
-        data = args.data or Path(os.environ.get("EXPRO_MOBILE_DATA", "expro-mobile-data"))
+        data = args.data or android_files_dir() or Path(os.environ.get("EXPRO_MOBILE_DATA", "expro-mobile-data"))
     from mobile_app.app import FieldApp
 
     app = FieldApp(data, server_url=args.server, username=args.user)

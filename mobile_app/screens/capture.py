@@ -103,7 +103,7 @@ class CaptureScreen(FieldScreen):
         """Take the photo or video with the camera app (Android only)."""
         if platform != "android":
             return
-        folder = self.app.store.data_dir / "camera"
+        folder = self.app.store.files_dir / ".camera"     # files/captures/: shared by the FileProvider
         video = self.kind == "video"
         target = folder / f"{uuid.uuid4()}{'.mp4' if video else '.jpg'}"
         android_camera(target, video, lambda p: self.keep(p) if p else None)

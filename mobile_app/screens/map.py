@@ -54,7 +54,8 @@ class ParcelMap(Widget):
                 if path is None:
                     continue
                 x0, y0 = screen(tx * TILE_PX, (ty + 1) * TILE_PX)
-                Rectangle(texture=CoreImage(str(path)).texture, pos=(x0, y0), size=(TILE_PX * s + 1, TILE_PX * s + 1))
+                side = TILE_PX * s + 1                  # overlap by a pixel: no seams between tiles
+                Rectangle(texture=CoreImage(str(path)).texture, pos=(x0, y0), size=(side, side))
                 tiles += 1
             for feature in kept.parcels:
                 props: dict[str, Any] = feature.get("properties") or {}
