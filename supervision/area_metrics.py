@@ -11,8 +11,12 @@ TABLE = "expro_area_metrics"
 
 def footprint_source(conn: Connection, project_id: int, phase: str) -> str:
     """'survey' when the project has surveyed footprints for ``phase``, else 'imagery'."""
-    has_survey = conn.execute(text("SELECT EXISTS (SELECT 1 FROM footprint WHERE project_id = :p AND phase = :ph "
-                                   "AND source = 'survey')"), {"p": project_id, "ph": phase}).scalar_one()
+    # ORDER BY footprint_id (in a scalar subquery: EXISTS drops it): the unique index (project_id, phase,
+    # source, footprint_id) gives the first row at once, where the planner would otherwise scan the table
+    # from its start, behind every row of the other phase
+    has_survey = conn.execute(text("SELECT (SELECT footprint_id FROM footprint WHERE project_id = :p AND phase = :ph "
+                                   "AND source = 'survey' ORDER BY footprint_id LIMIT 1) IS NOT NULL"),
+                              {"p": project_id, "ph": phase}).scalar_one()
     return "survey" if has_survey else "imagery"
 
 

@@ -23,6 +23,9 @@ def ensure(conn: Connection, project: dict) -> None:
         drop(conn)
     # on a check of one case (``supervision.case_check``): the rows of that household's people only
     one = "AND household_no = CAST(:hh AS text)" if household is not None else ""
+    # a semi-join the planner turns into index lookups (inside an OR with "IS NULL" it filters every row)
+    staff = ("AND a.household_id IN (SELECT id FROM household WHERE project_id = :p "
+             "AND household_no = CAST(:hh AS text))") if household is not None else ""
     conn.execute(text(f"""
         CREATE TEMP TABLE {TABLE} AS
         WITH ex AS (SELECT extract_id FROM expro_registry_extracts(:p)),
@@ -30,9 +33,7 @@ def ensure(conn: Connection, project: dict) -> None:
             SELECT claimant_id_number AS id FROM claim WHERE project_id = :p {one}
             UNION SELECT payee_id_number FROM payment WHERE project_id = :p {one}
             UNION SELECT u.id_number FROM assignment a JOIN app_user u ON u.id = a.user_id
-                  WHERE a.project_id = :p AND u.id_number IS NOT NULL
-                    AND (CAST(:hh AS text) IS NULL OR a.household_id IN (
-                        SELECT id FROM household WHERE project_id = :p AND household_no = CAST(:hh AS text)))),
+                  WHERE a.project_id = :p AND u.id_number IS NOT NULL {staff}),
         hh AS (SELECT household_no FROM household WHERE project_id = :p {one}),
         hit AS (
             SELECT r.* FROM registry_person r JOIN ids ON r.id_number = ids.id

@@ -299,7 +299,12 @@ def server(home: Path) -> Iterator[str]:
     import httpx
 
     port = free_port()
-    env = {**os.environ, "EXPRO_HOME": str(home), "EXPRO_HOST": "127.0.0.1", "EXPRO_PORT": str(port)}
+    from expro import db
+
+    # The server's own home holds its captures; its database is this run's (the local cluster lives under
+    # the repository's home, which a changed EXPRO_HOME would not find).
+    env = {**os.environ, "EXPRO_HOME": str(home), "EXPRO_HOST": "127.0.0.1", "EXPRO_PORT": str(port),
+           "EXPRO_DATABASE_URL": db.database_url(start=True)}
     home.mkdir(parents=True, exist_ok=True)
     log = open(OUT / "server.log", "a", encoding="utf-8")
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "expro"), "serve"], cwd=ROOT, env=env,

@@ -19,8 +19,9 @@ def test_overrides_and_limits_are_stored_and_shape_the_stages(conn, tmp_path):
                             'time_limit_days = 3\n\n[disclosure]\noffice_phone = "024-1234567"\n')
     config = conn.execute(text("SELECT case_config FROM project WHERE code = 'T-001'")).scalar_one()
     assert config["accuracy_limit_m"] == 8 and config["disclosure"]["office_phone"] == "024-1234567"
-    limits = dict(conn.execute(text("SELECT DISTINCT code, time_limit_days FROM case_stage s JOIN case_file cf "
-                                    "ON cf.id = s.case_id WHERE cf.case_type = 'residential'")).all())
+    limits = dict(conn.execute(text("SELECT DISTINCT s.code, s.time_limit_days FROM case_stage s JOIN case_file cf "
+                                    "ON cf.id = s.case_id JOIN project p ON p.id = cf.project_id "
+                                    "WHERE p.code = 'T-001' AND cf.case_type = 'residential'")).all())
     assert limits["survey"] == 3 and limits["quantity"] > 3
 
 
