@@ -12,7 +12,7 @@ import expro
 from api import errors
 from api.deps import CurrentUser
 from api.middleware import RefuseUnstorableText, SecurityHeaders
-from api.routes import alerts, auth, cases, health, imagery, ogc, pages, progress, projects, public
+from api.routes import alerts, auth, cases, health, imagery, mvt, ogc, pages, progress, projects, public
 
 WEB_STATIC = Path(str(files("web_map") / "static"))  # package data of web_map (setup.py), in a wheel too
 
@@ -98,6 +98,7 @@ def create_app() -> FastAPI:
     app.include_router(public.router, responses=DATABASE_RESPONSES)
     app.include_router(pages.router)
     app.include_router(imagery.router, responses=SIGNED_IN_RESPONSES)
+    app.include_router(mvt.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
     app.include_router(ogc.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
     _document_common_refusals(app)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
