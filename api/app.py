@@ -13,6 +13,7 @@ from api import errors
 from api.deps import CurrentUser
 from api.middleware import RefuseUnstorableText, SecurityHeaders
 from api.routes import alerts, auth, cases, health, imagery, mvt, ogc, pages, progress, projects, public
+from api.routes import workbench
 
 WEB_STATIC = Path(str(files("web_map") / "static"))  # package data of web_map (setup.py), in a wheel too
 
@@ -100,6 +101,8 @@ def create_app() -> FastAPI:
     app.include_router(imagery.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(mvt.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
     app.include_router(ogc.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
+    app.include_router(workbench.router, responses={**SIGNED_IN_RESPONSES, **NOT_FOUND})
+    app.include_router(workbench.pages_router)
     _document_common_refusals(app)
     app.mount("/static", StaticFiles(directory=WEB_STATIC), name="static")
     return app
