@@ -2,7 +2,7 @@
 
 Above ``VECTOR_TILE_THRESHOLD`` parcels a page must not inline them as GeoJSON: the browser fetches the
 tiles of ``/projects/{code}/tiles/parcels/{z}/{x}/{y}.pbf`` (PostGIS ``ST_AsMVT``, same sign-in: the page's
-cookie) and draws them on canvas, coloured by the parcel's worst open alert, else by its status.
+cookie) and draws them on canvas, coloured by the parcel's worst open alert.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ LAYER = "parcels"  # the layer name inside the tiles (api.routes.mvt.LAYER)
 MIN_ZOOM, MAX_NATIVE_ZOOM, MAX_ZOOM = 10, 18, 23
 #: Below this zoom parcels are a few pixels wide: drawn without their outline (alerted ones keep theirs).
 OUTLINE_ZOOM = 15
-SEVERITY_COLOURS = {"report": "#c62828", "internal": "#ef6c00", "prompt": "#1565c0"}
-STATUS_COLOURS = {"paid": "#2e7d32", "claimed": "#f9a825", "unclaimed": "#9e9e9e"}
-SEVERITY_ZH = {"report": "报送纪委监委", "internal": "内部报警", "prompt": "提示", "none": "无"}
+#: A parcel's fill: its worst open alert (``supervision.map_layers``), ``none`` without one. The map's legend.
+SEVERITY_COLOURS = {"report": "#c62828", "internal": "#ef6c00", "prompt": "#1565c0", "none": "#b0bec5"}
+SEVERITY_ZH = {"report": "报送纪委监委", "internal": "内部报警", "prompt": "提示", "none": "无未结预警"}
 
 
 def parcel_tile_url(project_code: str) -> str:
@@ -37,7 +37,7 @@ def parcel_tile_url(project_code: str) -> str:
 
 def _options(fill_opacity: float) -> str:
     """VectorGrid options as JavaScript (the style is a function of each feature's attributes)."""
-    sev, stat = json.dumps(SEVERITY_COLOURS), json.dumps(STATUS_COLOURS)
+    sev = json.dumps(SEVERITY_COLOURS)
     return f"""{{
         "rendererFactory": L.canvas.tile,
         "interactive": true,
@@ -45,10 +45,10 @@ def _options(fill_opacity: float) -> str:
         "getFeatureId": function (f) {{ return f.properties.parcel_code; }},
         "vectorTileLayerStyles": {{
             "{LAYER}": function (p, zoom) {{
-                var sev = {sev}, stat = {stat}, alerted = p.severity && p.severity !== "none";
+                var sev = {sev}, alerted = p.severity && p.severity !== "none";
                 return {{"fill": true, "stroke": alerted || zoom >= {OUTLINE_ZOOM},
                          "weight": alerted ? 2 : 1, "color": alerted ? sev[p.severity] : "#333",
-                         "fillColor": alerted ? sev[p.severity] : (stat[p.status] || "#9e9e9e"),
+                         "fillColor": sev[p.severity] || sev.none,
                          "fillOpacity": {fill_opacity}, "opacity": 1}};
             }}
         }}
@@ -65,7 +65,7 @@ class _ParcelPopup(MacroElement):
             {{ this.layer.get_name() }}.on("click", function (e) {
                 var p = e.layer.properties || {}, box = document.createElement("div");
                 [["宗地代码", p.parcel_code], ["户号", p.household_no], ["面积(㎡)", p.area_m2],
-                 ["状态", statZh[p.status] || p.status], ["最高预警", sevZh[p.severity] || p.severity],
+                 ["状态", statZh[p.status] || p.status], ["最高未结预警", sevZh[p.severity] || p.severity],
                  ["未结预警", p.open_alerts]].forEach(function (row) {
                     var line = document.createElement("div");
                     line.textContent = row[0] + "：" + (row[1] === undefined || row[1] === null ? "" : row[1]);

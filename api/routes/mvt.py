@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path as PathParam, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path as PathParam, Query, Request, Response, status
 from sqlalchemy import Connection, text
 
 from api.deps import CurrentUser, ProjectDep, SessionDep
 from imagery.tile_cache import TileCache
 from supervision import policy
 from supervision.accounts import User
+from supervision.map_layers import WORST_ALERT_CTES, search_parcels
 
 router = APIRouter(tags=["map"])
 
@@ -40,34 +41,15 @@ VERSION_SQL = """
         (SELECT extract(epoch FROM max(last_seen_at)) FROM alert WHERE project_id = :p),
         (SELECT max(e.id) FROM alert_event e JOIN alert a ON a.id = e.alert_id WHERE a.project_id = :p))"""
 
-#: The worst open alert per parcel: alerts on the parcel or on its buildings; alerts on anything else
-#: (claim, person, household, payment, photo) on the parcels of their household (the ``alert_household``
-#: view); of those the user may see (``policy.alert_visible_sql``); open as on the map's
-#: alert layer (firing, or taken up and not closed).
+#: The parcels of a tile with their status and worst open alert (``supervision.map_layers.WORST_ALERT_CTES``,
+#: the same as the inline map page's).
 TILE_SQL = """
     WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS g),
     box AS (SELECT ST_Transform(ST_Expand(g, (ST_XMax(g) - ST_XMin(g)) * :buffer / :extent), :srid) AS g FROM env),
     pa AS (
         SELECT pa.parcel_code, pa.household_no, pa.land_class, pa.area_m2, pa.geom FROM parcel pa, box
         WHERE pa.project_id = :p AND pa.geom && box.g AND {visible}),
-    a AS (
-        SELECT a.id, a.severity, a.subject_type,
-               CASE a.subject_type WHEN 'parcel' THEN a.subject_key
-                                   WHEN 'building' THEN split_part(a.subject_key, '/', 1) END AS parcel_code
-        FROM alert a
-        WHERE a.project_id = :p AND (a.firing OR a.state NOT IN ('new', 'closed')) AND {alert_visible}),
-    linked AS (
-        SELECT pa.parcel_code, a.severity, a.id FROM pa JOIN a ON a.parcel_code = pa.parcel_code
-        UNION
-        SELECT pa.parcel_code, a.severity, a.id FROM pa
-        JOIN household h ON h.project_id = :p AND h.household_no = pa.household_no
-        JOIN alert_household ah ON ah.household_id = h.id
-        JOIN a ON a.id = ah.alert_id AND a.parcel_code IS NULL),
-    worst AS (
-        SELECT parcel_code, count(*) AS open_alerts,
-               (array_agg(severity ORDER BY CASE severity WHEN 'report' THEN 0 WHEN 'internal' THEN 1 ELSE 2 END))[1]
-                   AS severity
-        FROM linked GROUP BY parcel_code),
+    """ + WORST_ALERT_CTES + """,
     paid AS (SELECT DISTINCT household_no FROM payment WHERE project_id = :p),
     claimed AS (SELECT DISTINCT parcel_code FROM claim WHERE project_id = :p),
     mvt AS (
@@ -130,3 +112,11 @@ def parcels_tile(project: ProjectDep, z: Zoom, x: TileIndex, y: TileIndex, reque
         body = b"" if z < MIN_ZOOM else parcel_tile(conn, project, user, z, x, y)
         TILES.put(key, body)
     return Response(body, media_type=MVT_MEDIA_TYPE, headers=headers)
+
+
+@router.get("/projects/{code}/map/search")
+def map_search(project: ProjectDep, conn: SessionDep, user: CurrentUser,
+               q: Annotated[str, Query(max_length=40, description="户号、宗地代码或脱敏姓名（张*）")] = "") -> dict:
+    """The map's search box: parcels whose household number or parcel code contains ``q``, or whose household
+    head's masked name starts with it, each with its WGS84 bounds (at most 10; of the parcels the user sees)."""
+    return {"query": q, "results": search_parcels(conn, project["id"], user, q)}

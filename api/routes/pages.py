@@ -14,10 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.deps import SessionDep, SettingsDep, user_from_token
 from api.routes.auth import open_session
 from api.security import COOKIE_NAME, cookie_is_secure
-from supervision import audit, projects
+from supervision import audit, map_layers, projects
 from supervision.alerts import alerts_geojson
 from supervision.accounts import ROLE_NAMES_ZH, User, revoke_token
 from web_map.project_map import build_project_map
+from web_map.vector_tiles import VECTOR_TILE_THRESHOLD, use_vector_tiles
 from web_map.security import content_security_policy, new_nonce
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -131,16 +132,24 @@ def map_index(request: Request, conn: SessionDep, settings: SettingsDep) -> Resp
 
 @router.get("/map/{code}")
 def project_map(code: str, request: Request, conn: SessionDep, settings: SettingsDep) -> Response:
-    """The project map: scope, parcels coloured by status, the alerts the user may see (``supervision.policy``),
-    every value escaped, scripts limited to this server and the response's nonce."""
+    """The project map: scope, parcels coloured by their worst open alert, claimed outlines and measured
+    footprints, both flights, the alerts the user may see (``supervision.policy``), every value escaped, scripts
+    limited to this server and the response's nonce. Above ``VECTOR_TILE_THRESHOLD`` parcels the parcels come
+    as vector tiles (``api.routes.mvt``) instead of inline GeoJSON."""
     user = _cookie_user(request, conn, settings)
     if user is None:
         return _to_login(request)
     project = projects.get_project(conn, code)
+    pid = project["id"]
+    count = map_layers.parcel_count(conn, pid, user)
+    parcels = None if use_vector_tiles(count) else map_layers.parcels_geojson(conn, pid, user)
     nonce = new_nonce()
-    page = build_project_map(project, projects.parcels_geojson(conn, project["id"], user),
-                             projects.scope_geojson(conn, project["id"]), alerts_geojson(conn, project["id"], user),
-                             orthophotos=_map_orthophotos(conn, project["id"]), nonce=nonce)
+    page = build_project_map(
+        project, parcels, projects.scope_geojson(conn, pid), alerts_geojson(conn, pid, user), parcel_count=count,
+        buildings=map_layers.buildings_geojson(conn, pid, user, VECTOR_TILE_THRESHOLD),
+        footprints={phase: map_layers.footprints_geojson(conn, pid, user, phase, VECTOR_TILE_THRESHOLD)
+                    for phase in ("baseline", "after")},
+        orthophotos=_map_orthophotos(conn, pid), nonce=nonce)
     return HTMLResponse(page, headers={"Content-Security-Policy": content_security_policy(nonce)})
 
 
