@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -103,12 +104,13 @@ if mode == "import":
         res = import_registry(conn, Path(arg), progress=False)
     out["rows"] = res.rows
     out["extract_id"] = res.extract_id
+    out["rebuilt"] = res.rebuilt
 elif mode == "copy":
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
         cur.execute("DROP TABLE IF EXISTS bench_registry_copy")
-        cur.execute("CREATE UNLOGGED TABLE bench_registry_copy (id_number text, name text, gender text, birth_date text, "
+        cur.execute("CREATE TEMP TABLE bench_registry_copy (id_number text, name text, gender text, birth_date text, "
                     "household_no text, relation_to_head text, village_code text, status text, status_date text, "
                     "moved_in_on text, split_from_household_no text, split_on text)")
         with open(arg, encoding="utf-8") as fh:
@@ -191,6 +193,7 @@ def main() -> None:
     parser.add_argument("--registry-sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--claims-households", type=int, default=17_000)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--no-check", action="store_true", help="only the registry import against the bare COPY")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     from sqlalchemy import text
@@ -202,6 +205,7 @@ def main() -> None:
     with engine.begin() as conn:
         cleanup(conn)
     rows = []
+    check = peer = None
     try:
         for n in args.registry_sizes:
             path = OUT / f"bench_registry_{n}.csv"
@@ -213,9 +217,13 @@ def main() -> None:
             print(f"registry import {n:,}: {expro}", file=sys.stderr)
             peer = child("copy", str(path))
             print(f"bare COPY {n:,}: {peer}", file=sys.stderr)
-            rows.append({"people": n, "expro": expro, "peer_copy": peer})
+            rows.append({"people": n, "expro": expro, "peer_copy": peer,
+                         "ratio": round(expro["seconds"] / peer["seconds"], 2), "load_average": os.getloadavg()})
             with open(OUT / "registry_results.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"at": time.strftime("%Y-%m-%d %H:%M"), "step": "import", **rows[-1]}) + "\n")
+        peer = None
+        if args.no_check:
+            return
         # keep only the largest extract for the check
         with engine.begin() as conn:
             for r in rows[:-1]:
@@ -251,11 +259,21 @@ def main() -> None:
         if not args.keep:
             with engine.begin() as conn:
                 cleanup(conn)
-    print("| people | expro import s | expro peak RSS MB | bare COPY s | bare COPY peak RSS MB |")
-    print("|---:|---:|---:|---:|---:|")
+        report(rows, check, peer, claims if check else 0, registry_rows if check else 0,
+               city_extracts if check else 0)
+
+
+def report(rows: list[dict], check: dict | None, peer: dict | None, claims: int, registry_rows: int,
+           city_extracts: int) -> None:
+    """Print the tables of a run."""
+    print("| people | expro import s | expro peak RSS MB | bare COPY s | bare COPY peak RSS MB | ratio | load avg |")
+    print("|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['people']:,} | {r['expro']['seconds']:.1f} | {r['expro']['peak_rss_mb']:.0f} | "
-              f"{r['peer_copy']['seconds']:.1f} | {r['peer_copy']['peak_rss_mb']:.0f} |")
+              f"{r['peer_copy']['seconds']:.1f} | {r['peer_copy']['peak_rss_mb']:.0f} | {r['ratio']:.1f} | "
+              f"{' '.join(f'{v:.2f}' for v in r['load_average'])} |")
+    if check is None or peer is None:
+        return
     print(f"\nall {len(check['alerts'])} models over {claims:,} claims against {int(registry_rows):,} registry rows "
           f"({city_extracts} city-wide extract(s)): {check['seconds']:.1f} s, peak RSS {check['peak_rss_mb']:.0f} MB; "
           f"pandas peer (6 person rules): {peer['seconds']:.1f} s (of which loading {peer['load_seconds']:.1f} s), "

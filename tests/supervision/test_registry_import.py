@@ -77,3 +77,58 @@ def test_empty_or_wrong_columns(conn, tmp_path, bad):
     f.write_text(bad, encoding="utf-8")
     res = CliRunner().invoke(cli, ["registry", "import", str(f)])
     assert res.exit_code == 2
+
+
+def _constraints(conn) -> list[tuple[str, str, bool]]:
+    return conn.execute(text("SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+                             "WHERE conrelid = 'registry_person'::regclass ORDER BY conname")).all()
+
+
+def _indexes(conn) -> list[str]:
+    return conn.execute(text("SELECT indexdef FROM pg_indexes WHERE tablename = 'registry_person' "
+                             "ORDER BY indexname")).scalars().all()
+
+
+def test_bulk_load_rebuilds_what_it_dropped(conn, tmp_path):
+    from supervision.registry_import import import_registry
+
+    before = (_constraints(conn), _indexes(conn))
+    f = tmp_path / "registry.csv"
+    f.write_text(HEADER + "\n".join(_rows(3000)) + "\n", encoding="utf-8")
+    res = import_registry(conn, f, rebuild_indexes=True, block_bytes=64 << 10)     # several blocks
+    assert res.rows == 3000 and res.rebuilt in ("indexes", "foreign_key")
+    assert (_constraints(conn), _indexes(conn)) == before
+    got = conn.execute(text("SELECT count(*), count(gender), count(household_no), count(moved_in_on), "
+                            "min(birth_date) FROM registry_person WHERE extract_id = :e"), {"e": res.extract_id}).one()
+    assert got[:4] == (3000, 3000, 3000, 0) and got[4] is None     # empty cells are NULL
+
+
+def test_bulk_load_refused_leaves_table_as_it_was(conn, tmp_path):
+    from supervision.errors import PackageError
+    from supervision.registry_import import import_registry
+
+    before = (_constraints(conn), _indexes(conn), conn.execute(text("SELECT count(*) FROM registry_person")).scalar())
+    rows = _rows(3000)
+    rows[2500] = rows[2500].replace(",active,", ",alive,")
+    f = tmp_path / "registry.csv"
+    f.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(PackageError) as err:
+        import_registry(conn, f, rebuild_indexes=True, block_bytes=64 << 10)
+    assert "registry.csv row 2502, column status: not one of" in err.value.report()
+    assert (_constraints(conn), _indexes(conn),
+            conn.execute(text("SELECT count(*) FROM registry_person")).scalar()) == before
+
+
+def test_malformed_csv_and_bom_and_chinese_headers(conn, tmp_path):
+    rows = _rows(5)
+    f = tmp_path / "registry.csv"
+    f.write_text(HEADER + "\n".join(rows[:3] + [rows[3] + ",extra"] + rows[4:]) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(cli, ["registry", "import", str(f)])
+    assert res.exit_code == 2 and "registry.csv: not a readable CSV file" in res.output, res.output
+    zh = "身份证号,姓名,性别,出生日期,户号,与户主关系,村代码,状态,状态日期,迁入日期,分户前户号,分户日期\n"
+    f.write_bytes(b"\xef\xbb\xbf" + (zh + "\n".join(r.replace(",M,", ",男,").replace(",active,", ",正常,")
+                                                  for r in rows) + "\n").encode("utf-8"))
+    res = CliRunner().invoke(cli, ["registry", "import", str(f)])
+    assert res.exit_code == 0, res.output
+    got = conn.execute(text("SELECT gender, status FROM registry_person ORDER BY extract_id DESC LIMIT 1")).one()
+    assert tuple(got) == ("M", "active")
