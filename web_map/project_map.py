@@ -32,6 +32,9 @@ FOOTPRINT_STYLES = {"baseline": {"color": "#00e5ff", "weight": 2, "fillColor": "
                     "after": {"color": "#ffd600", "weight": 3, "fillColor": "#ffd600", "fillOpacity": 0.15}}
 FOOTPRINT_ZH = {"baseline": "实测基底（征收前）", "after": "实测基底（征收后）"}
 SOURCE_ZH = {"survey": "测绘", "imagery": "影像提取"}
+#: In a vector-tile page, more open alerts than this are not drawn as markers (each marker and its popup is
+#: page script): the parcels' colour carries the worst one and a click on a parcel counts them.
+ALERT_MARKER_LIMIT = 500
 #: Keys of ``window.exproMap.layers``.
 LAYER_KEYS = ("scope", "parcels", "buildings", "footprints_baseline", "footprints_after", "alerts",
               "flight_baseline", "flight_after")
@@ -76,7 +79,7 @@ def _side_by_side(left: folium.TileLayer, right: folium.TileLayer, static_prefix
     return control
 
 
-def _legend_html(has_flights: bool) -> str:
+def _legend_html(has_flights: bool, note: str = "") -> str:
     items = "".join(
         f'<div data-severity="{k}"><span class="swatch" style="background:{c};border:1px solid #333"></span>'
         f'{SEVERITY_ZH[k]}</div>' for k, c in SEVERITY_COLOURS.items())
@@ -89,7 +92,7 @@ def _legend_html(has_flights: bool) -> str:
     swipe = "<div>拖动中线：左侧征收前、右侧征收后影像</div>" if has_flights else ""
     return ('<div id="legend" style="position:fixed;bottom:30px;right:12px;z-index:1000;background:white;'
             'padding:8px 12px;border:1px solid #999;border-radius:4px;font-size:14px;line-height:1.5">'
-            f'<b>宗地（按最高未结预警着色）</b>{items}{status}<b>房屋与基底</b>{lines}{swipe}</div>')
+            f'<b>宗地（按最高未结预警着色）</b>{items}{status}{note}<b>房屋与基底</b>{lines}{swipe}</div>')
 
 
 def _search_html() -> str:
@@ -280,7 +283,9 @@ def build_project_map(project: dict, parcels: dict | None, scope: dict | None, a
                                           aliases=["宗地代码", "房屋编号", "层数", "申报建筑面积(㎡)", "轮廓面积(㎡)"])
             if buildings["features"] else None,
         ).add_to(m).get_name()
-    if alerts is not None and alerts.get("features"):
+    n_alerts = len(alerts["features"]) if alerts is not None and alerts.get("features") else 0
+    markers = n_alerts and (parcels is not None or n_alerts <= ALERT_MARKER_LIMIT)
+    if alerts is not None and markers:
         layer = folium.FeatureGroup(name=f"预警（{len(alerts['features'])}）")
         for f in alerts["features"]:
             p = f["properties"]
@@ -297,7 +302,9 @@ def build_project_map(project: dict, parcels: dict | None, scope: dict | None, a
     bounds = _bounds(scope, features)
     if bounds:
         m.fit_bounds(bounds)
-    root.html.add_child(folium.Element(_legend_html(bool(flights))))
+    note = "" if markers or not n_alerts else (
+        f"<div id='alert-note'>未结预警 {n_alerts} 条，过多不逐条标注：见宗地颜色，点击宗地查看</div>")
+    root.html.add_child(folium.Element(_legend_html(bool(flights), note)))
     root.html.add_child(folium.Element(_search_html()))
     _PageScript(_PAGE_JS % {
         "map": m.get_name(), "mode": json.dumps("vector" if parcels is None else "inline"),

@@ -146,3 +146,48 @@ def test_vector_layer_draws_the_parcels_in_chromium(conn, project, live_server, 
         browser.close()
     assert statuses and all(s == 200 for s in statuses)   # the page's cookie opened the tiles
     assert painted >= 1 and not errors, errors
+
+
+def test_map_search_by_household_parcel_and_masked_name(conn, project, live_server):
+    url = f"{live_server.url}/projects/T-001/map/search"
+    assert httpx.get(url, params={"q": "0003"}).status_code == 401          # behind the same sign-in
+    inspector = sign_in(live_server.url, "S003")
+
+    def found(q: str, who: dict[str, str] = inspector) -> list[dict]:
+        res = httpx.get(url, params={"q": q}, headers=who)
+        assert res.status_code == 200, res.text
+        return res.json()["results"]
+
+    by_household = found(HOUSEHOLDS[2][0])
+    assert [r["parcel_code"] for r in by_household] == ["210112101201JC00003"]
+    assert by_household[0]["head_name_masked"] == "张*" and "张伟" not in str(by_household)
+    (s, w), (n, e) = by_household[0]["bounds"]
+    assert 41 < s < n < 42.5 and 122.5 < w < e < 124                      # WGS84 bounds near Shenyang
+    assert [r["parcel_code"] for r in found("JA00001")] == ["210112101201JA00001"]
+    assert {r["household_no"] for r in found("王*")} == {HOUSEHOLDS[0][0]}   # both parcels of 王建国's household
+    assert len(found("王*")) == 2 and found("王") == found("王*")
+    assert found("王建国") == [] and found("%") == [] and found("") == []   # never by full name; LIKE is escaped
+    assert found(HOUSEHOLDS[2][0], sign_in(live_server.url, "S009")) == []  # a crew member without households
+    assert httpx.get(url, params={"q": "x" * 41}, headers=inspector).status_code == 422
+
+
+def test_map_page_above_threshold_draws_vector_tiles(conn, project, live_server):
+    from web_map.vector_tiles import VECTOR_TILE_THRESHOLD
+
+    conn.execute(text("""
+        INSERT INTO parcel (project_id, parcel_code, village_code, land_class, household_no, geom)
+        SELECT :p, 'BULK' || lpad(i::text, 5, '0'), '210112101201', 'homestead', NULL,
+               ST_Multi(ST_MakeEnvelope(:x + (i % 100) * 30, :y - 500 - (i / 100) * 25,
+                                        :x + (i % 100) * 30 + 27, :y - 500 - (i / 100) * 25 + 22, 4550))
+        FROM generate_series(1, :n) AS i"""), {"p": project.project_id, "x": X0, "y": Y0,
+                                                 "n": VECTOR_TILE_THRESHOLD})
+    with httpx.Client(base_url=live_server.url) as client:
+        res = client.post("/login", data={"username": "S003", "password": PASSWORD, "next": "/map/T-001"})
+        assert res.status_code == 303
+        page = client.get("/map/T-001")
+    assert page.status_code == 200
+    html = page.text
+    assert f"宗地 {VECTOR_TILE_THRESHOLD + len(PARCELS)} 宗" in html
+    assert "/projects/T-001/tiles/parcels/{z}/{x}/{y}.pbf" in html
+    assert 'mode: "vector"' in html and "BULK00001" not in html            # no parcel inlined
+    assert len(html) < 300_000
