@@ -99,6 +99,8 @@ def format_value(key: str, value: Any) -> str:
             return f"{float(value) * 100:.1f} %"
         if isinstance(value, int) and not key.endswith(("_m2", "_yuan")):
             return f"{value}{_unit(key)}"
+        if not _unit(key) and not float(value).is_integer():
+            return f"{float(value):.6g}"                      # coefficients, confidences: no rounding to 0.01
         return f"{float(value):,.2f}{_unit(key)}"
     if isinstance(value, str):
         return _VALUE_ZH.get(value, value)
@@ -110,11 +112,24 @@ def label(key: str) -> str:
     return EVIDENCE_ZH.get(key, key)
 
 
+#: The figures an inspector reads first, in this order; the rest follow as the models wrote them.
+FIRST_KEYS = ("claimed_floor_area_m2", "expected_floor_area_m2", "outline_area_m2", "baseline_area_m2",
+              "baseline_coverage", "storeys_claimed", "storeys_used", "storeys_source", "storeys_from_height",
+              "height_m", "tolerance_m2", "discrepancy_m2", "discrepancy_pct", "excess_over_tolerance_m2",
+              "after_area_m2", "after_coverage", "quantity", "unit_price_yuan", "computed_yuan", "amount_yuan",
+              "difference_yuan", "paid_yuan", "claimed_yuan", "excess_yuan", "distance_m")
+
+
+def _ordered(evidence: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    rank = {k: n for n, k in enumerate(FIRST_KEYS)}
+    return sorted(evidence.items(), key=lambda kv: (rank.get(kv[0], len(rank)), isinstance(kv[1], Mapping)))
+
+
 def evidence_rows(evidence: Mapping[str, Any] | None, prefix: str = "") -> list[tuple[str, str]]:
     """Flat (label, value) rows of an evidence object; nested objects become ``限差依据·公式`` rows, lists of
     scalars one row, lists of objects are left to :func:`evidence_tables`."""
     rows: list[tuple[str, str]] = []
-    for key, value in (evidence or {}).items():
+    for key, value in _ordered(evidence or {}):
         name = f"{prefix}{label(key)}"
         if isinstance(value, Mapping):
             rows.extend(evidence_rows(value, prefix=f"{name}·"))

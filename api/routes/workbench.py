@@ -154,7 +154,8 @@ def _chip(conn: Connection, alert_id: int, phase: str) -> bytes:
 
 
 def _registry_rows(conn: Connection, alert: dict) -> list[dict]:
-    """The registry rows of the people the alert names (its subject person, the ID numbers in its evidence)."""
+    """The registry rows of the people the alert names (its subject person, the ID numbers in its evidence) and of
+    the households it concerns."""
     ids: set[str] = set()
 
     def walk(value: Any, key: str = "") -> None:
@@ -170,12 +171,12 @@ def _registry_rows(conn: Connection, alert: dict) -> list[dict]:
     walk(alert.get("evidence") or {})
     if alert["subject_type"] == "person":
         ids.add(str(alert["subject_key"]).strip().upper())
-    if not ids:
-        return []
     rows = conn.execute(text("""
         SELECT r.id_number, r.name, r.household_no, r.relation_to_head, r.village_code, r.status, r.status_date,
                r.moved_in_on FROM registry_person r JOIN alert a ON a.id = :i
-        WHERE upper(r.id_number) = ANY(:ids)
+        WHERE (upper(r.id_number) = ANY(:ids) OR r.household_no IN (
+                 SELECT h.household_no FROM alert_household ah JOIN household h ON h.id = ah.household_id
+                 WHERE ah.alert_id = a.id))
           AND r.extract_id IN (SELECT extract_id FROM expro_registry_extracts(a.project_id))
         ORDER BY r.household_no, r.id_number"""), {"i": alert["id"], "ids": sorted(ids)}).mappings().all()
     return [dict(r) for r in rows]

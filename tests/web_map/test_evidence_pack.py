@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -50,7 +51,7 @@ def test_evidence_pack_pdf(live_server, workbench_project, conn, tmp_path):  # n
     body = subprocess.run([_tool("pdftotext"), "-layout", str(path), "-"], capture_output=True, text=True,
                           check=True).stdout
     for expected in ("预警证据包", "面积虚报", INFLATED, "核定建筑面积", "130.00 ㎡", "80.00 ㎡", "1.20 ㎡",
-                     "48.80 ㎡", "限差依据", "户籍记录", "处置记录", "由本人核查该房屋面积", "审计日志", "预警·分派核查",
+                     "48.80 ㎡", "限差依据", "户籍记录", "李秀英", "处置记录", "由本人核查该房屋面积", "审计日志", "预警·分派核查",
                      "征收前影像 2025-02-20", "征收后影像 2025-10-15"):
         assert expected in body, expected
     fonts = subprocess.run([_tool("pdffonts"), str(path)], capture_output=True, text=True, check=True).stdout
@@ -60,3 +61,7 @@ def test_evidence_pack_pdf(live_server, workbench_project, conn, tmp_path):  # n
     subprocess.run([_tool("pdftoppm"), "-r", "50", "-png", str(path), str(tmp_path / "page")], check=True)
     pages = sorted(tmp_path.glob("page*.png"))
     assert pages and all(p.stat().st_size > 5000 for p in pages)
+    shots = Path(__file__).resolve().parents[2] / "test-output" / "web_map"
+    shots.mkdir(parents=True, exist_ok=True)
+    subprocess.run([_tool("pdftoppm"), "-r", "70", "-png", str(path), str(shots / "workbench_evidence_pack")],
+                   check=True)

@@ -113,6 +113,8 @@ def test_inspector_works_an_alert_from_the_workbench(live_server, browser, workb
     assert "面积虚报" in rates and "查实率" in rates
     page.wait_for_timeout(300)
     page.screenshot(path=str(SHOTS / "workbench_alert.png"))
+    page.locator(".chips").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "workbench_chips.png"))
 
     # the next step: assign to oneself, then start verifying with an opinion
     assert page.locator("#step-form input[name=action]").count() == 1     # a new alert: only 分派核查
@@ -128,6 +130,7 @@ def test_inspector_works_an_alert_from_the_workbench(live_server, browser, workb
     history = page.inner_text("#history")
     assert "由本人核查" in history and "现场测量该房屋，核对征收前影像" in history and "核查中" in history
     assert "核查中" in page.inner_text("#alert-summary")
+    page.locator("#history").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "workbench_step.png"))
 
     # the audit viewer: the steps, who and on which alert; the chain verified
