@@ -193,7 +193,12 @@ h2 { font-size: 16px; margin: 8px 0; } h3 { font-size: 14px; margin: 12px 0 4px;
 .step textarea { width: 100%; height: 60px; } .step label { display: block; margin: 4px 0; }
 .pager a { margin-right: 10px; }
 #audit { padding: 10px 16px; }
+#history td:nth-child(3), #history td:nth-child(4), #history td:nth-child(6) { white-space: nowrap; }
 """
+
+
+#: The list filters a step keeps when it sends the user back to the workbench.
+FILTER_KEYS = ("rule", "severity", "state", "village")
 
 
 def _rate(value: float | None) -> str:
@@ -291,7 +296,7 @@ def _grid(header: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str = 
 def detail_panel(*, alert: Mapping[str, Any], flights: Mapping[str, Mapping[str, Any] | None],
                  links: Sequence[tuple[str, str]], captures: Sequence[Mapping[str, Any]],
                  steps: Sequence[tuple[str, str]], refusals: Sequence[str], assignees: Sequence[tuple[str, str]],
-                 csrf: str, message: str = "", error: str = "") -> str:
+                 csrf: str, message: str = "", error: str = "", filters: Mapping[str, str | None] | None = None) -> str:
     """The chosen alert: summary, evidence rows and tables, chips, documents and captures, next step, history."""
     aid = alert["id"]
     summary = [("预警编号", str(aid)), ("规则", f"{RULE_ZH.get(alert['rule_code'], alert['rule_code'])}（{alert['rule_code']}）"),
@@ -323,7 +328,7 @@ def detail_panel(*, alert: Mapping[str, Any], flights: Mapping[str, Mapping[str,
         parts.append(_grid(["环节", "材料", "文件", "拍摄时间"],
                            [[c["stage_code"], c["item_code"], c["file_name"] or c["sha256"][:12], _when(c["taken_at"])]
                             for c in captures], "captures"))
-    parts.append(f'<h3>下一步</h3>{_step_form(aid, steps, refusals, assignees, csrf)}')
+    parts.append(f'<h3>下一步</h3>{_step_form(aid, steps, refusals, assignees, csrf, filters or {})}')
     history = alert.get("history") or []
     parts.append("<h3>处置记录</h3>" + _grid(
         ["时间", "办理人", "从", "到", "意见", "日期"],
@@ -337,7 +342,7 @@ def detail_panel(*, alert: Mapping[str, Any], flights: Mapping[str, Mapping[str,
 
 
 def _step_form(aid: int, steps: Sequence[tuple[str, str]], refusals: Sequence[str],
-               assignees: Sequence[tuple[str, str]], csrf: str) -> str:
+               assignees: Sequence[tuple[str, str]], csrf: str, filters: Mapping[str, str | None]) -> str:
     if not steps:
         why = "".join(f"<li>{text(r)}</li>" for r in refusals) or "<li>该预警已办结</li>"
         return f'<div id="no-step" class="muted">您不能对该预警执行下一步：<ul>{why}</ul></div>'
@@ -349,7 +354,10 @@ def _step_form(aid: int, steps: Sequence[tuple[str, str]], refusals: Sequence[st
     if any(a == "rectify" for a, _ in steps):
         extra += '<label>追回金额（元） <input name="amount_recovered_yuan" inputmode="decimal"></label>'
     return (f'<form class="step" id="step-form" method="post" action="/workbench/alerts/{aid}/actions">'
-            f'<input type="hidden" name="csrf" value="{text(csrf)}">{radios}{extra}'
+            f'<input type="hidden" name="csrf" value="{text(csrf)}">'
+            + "".join(f'<input type="hidden" name="f_{k}" value="{text(v)}">' for k, v in filters.items()
+                      if v and k in FILTER_KEYS)
+            + f'{radios}{extra}'
             '<label>意见 <textarea name="opinion" required maxlength="4000"></textarea></label>'
             '<label>日期 <input type="date" name="acted_on"></label>'
             '<button type="submit">提交</button></form>')

@@ -368,7 +368,7 @@ def workbench(code: str, request: Request, conn: SessionDep, settings: SettingsD
                 assignees=_assignees(conn, alert) if any(a == "assign" for a, _ in steps) else [],
                 csrf=form_token(settings, session),
                 message=f"已完成：{alert_loop.TRANSITIONS[done].zh}" if done in alert_loop.TRANSITIONS else "",
-                error=error[:500])
+                error=error[:500], filters={"rule": rule, "severity": severity, "state": state, "village": village})
     filters = {"rule": rule, "severity": severity, "state": state, "village": village,
                "alert": str(alert) if alert else None}
     return _html(pages.workbench_page(user=user, role_zh=ROLE_NAMES_ZH.get(user.role, user.role), project=project,
@@ -390,7 +390,10 @@ def workbench_step(alert_id: AlertId, request: Request, conn: SessionDep, settin
                    action: Annotated[str, Form()], opinion: Annotated[str, Form(max_length=4000)] = "",
                    csrf: Annotated[str, Form()] = "", acted_on: Annotated[str, Form()] = "",
                    assignee: Annotated[str, Form(max_length=200)] = "",
-                   amount_recovered_yuan: Annotated[str, Form(max_length=32)] = "") -> Response:
+                   amount_recovered_yuan: Annotated[str, Form(max_length=32)] = "",
+                   f_rule: Annotated[str, Form(max_length=64)] = "", f_severity: Annotated[str, Form(max_length=16)] = "",
+                   f_state: Annotated[str, Form(max_length=16)] = "",
+                   f_village: Annotated[str, Form(max_length=32)] = "") -> Response:
     """A step of the loop from the workbench form: the session cookie and its form token, then
     :func:`supervision.alert_loop.act` (policy, state, audit); back to the workbench with the outcome."""
     session = _session(request, conn, settings)
@@ -407,17 +410,19 @@ def workbench_step(alert_id: AlertId, request: Request, conn: SessionDep, settin
     project = _project_of_alert(conn, alert_id) if policy.can_see_alert(conn, user, alert_id) else None
     if project is None:
         return _refusal("预警不存在", f"预警 {alert_id} 不存在或无权查看", 404)
+    kept = {k: v for k, v in (("rule", f_rule), ("severity", f_severity), ("state", f_state),
+                              ("village", f_village)) if v}
     back = f"/workbench/{quote(project['code'])}"
     try:
         day = dt.date.fromisoformat(acted_on) if acted_on else None
     except ValueError:
-        return RedirectResponse(f"{back}?{urlencode({'alert': alert_id, 'error': '日期格式不对'})}", status_code=303)
+        return RedirectResponse(f"{back}?{urlencode({**kept, 'alert': alert_id, 'error': '日期格式不对'})}", status_code=303)
     amount: Decimal | None = None
     if amount_recovered_yuan.strip():
         try:
             amount = Decimal(amount_recovered_yuan.strip().replace(",", ""))
         except InvalidOperation:
-            return RedirectResponse(f"{back}?{urlencode({'alert': alert_id, 'error': '追回金额不是数字'})}",
+            return RedirectResponse(f"{back}?{urlencode({**kept, 'alert': alert_id, 'error': '追回金额不是数字'})}",
                                     status_code=303)
     try:
         alert_loop.act(conn, alert_id, user, action, opinion=opinion, acted_on=day, assignee=assignee or None,
@@ -425,9 +430,9 @@ def workbench_step(alert_id: AlertId, request: Request, conn: SessionDep, settin
     except alert_loop.AlertPermissionError as exc:
         return _refusal("无权执行此步骤", str(exc), 403)
     except alert_loop.AlertLoopError as exc:
-        return RedirectResponse(f"{back}?{urlencode({'alert': alert_id, 'error': str(exc).split(' / ')[0]})}",
+        return RedirectResponse(f"{back}?{urlencode({**kept, 'alert': alert_id, 'error': str(exc).split(' / ')[0]})}",
                                 status_code=303)
-    return RedirectResponse(f"{back}?{urlencode({'alert': alert_id, 'done': action})}", status_code=303)
+    return RedirectResponse(f"{back}?{urlencode({**kept, 'alert': alert_id, 'done': action})}", status_code=303)
 
 
 # --- the audit viewer -----------------------------------------------------------------------------------------

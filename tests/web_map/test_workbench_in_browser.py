@@ -127,6 +127,14 @@ def test_inspector_works_an_alert_from_the_workbench(live_server, browser, workb
     page.click("#step-form button[type=submit]")
     page.wait_for_selector("#step-message")
     assert "已完成：开始核查" in page.inner_text("#step-message")
+    assert page.locator("li.alert-item").count() == 1                     # the filters are kept
+    # a step the state does not allow is refused with the reason, not an error page
+    page.check("#step-form input[value=confirm]")
+    page.fill("#step-form textarea[name=opinion]", "日期有误")
+    page.fill("#step-form input[name=acted_on]", "2020-01-01")
+    page.click("#step-form button[type=submit]")
+    page.wait_for_selector("#step-error")
+    assert "早于预警产生日期" in page.inner_text("#step-error")
     history = page.inner_text("#history")
     assert "由本人核查" in history and "现场测量该房屋，核对征收前影像" in history and "核查中" in history
     assert "核查中" in page.inner_text("#alert-summary")
