@@ -334,7 +334,9 @@ def detail_panel(*, alert: Mapping[str, Any], flights: Mapping[str, Mapping[str,
         ["时间", "办理人", "从", "到", "意见", "日期"],
         [[_when(h["created_at"]), f"{h.get('name') or ''}（{h.get('username') or ''}）",
           STATE_ZH.get(h["from_state"], h["from_state"] or ""), STATE_ZH.get(h["to_state"], h["to_state"]),
-          h.get("opinion") or "", str(h["acted_on"])] for h in history], "history") if history
+          (h.get("opinion") or "") + "".join(f"（附件：{a.get('file_name') or a.get('sha256', '')[:12]}）"
+                                             for a in (h.get("attachments") or []) if isinstance(a, dict)),
+          str(h["acted_on"])] for h in history], "history") if history
         else '<h3>处置记录</h3><p id="history" class="muted">暂无处置记录</p>')
     parts.append(f'<p><a id="evidence-pack" href="/alerts/{aid}/evidence-pack.pdf">下载证据包（PDF）</a> · '
                  f'<a href="/audit?subject={aid}&amp;object_type=alert">该预警的审计日志</a></p>')
@@ -353,7 +355,10 @@ def _step_form(aid: int, steps: Sequence[tuple[str, str]], refusals: Sequence[st
         extra += f'<label>核查人 <select name="assignee">{"".join(f"<option value={chr(34)}{text(u)}{chr(34)}>{text(z)}</option>" for u, z in assignees)}</select></label>'
     if any(a == "rectify" for a, _ in steps):
         extra += '<label>追回金额（元） <input name="amount_recovered_yuan" inputmode="decimal"></label>'
-    return (f'<form class="step" id="step-form" method="post" action="/workbench/alerts/{aid}/actions">'
+    if any(a in ("confirm", "mark_unfounded", "rectify") for a, _ in steps):
+        extra += '<label>附件（PNG、JPEG 或 PDF） <input type="file" name="attachment" accept=".png,.jpg,.jpeg,.pdf"></label>'
+    return (f'<form class="step" id="step-form" method="post" enctype="multipart/form-data" '
+            f'action="/workbench/alerts/{aid}/actions">'
             f'<input type="hidden" name="csrf" value="{text(csrf)}">'
             + "".join(f'<input type="hidden" name="f_{k}" value="{text(v)}">' for k, v in filters.items()
                       if v and k in FILTER_KEYS)

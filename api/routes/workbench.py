@@ -11,6 +11,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import shutil
+import tempfile
 from decimal import Decimal, InvalidOperation
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
@@ -18,12 +20,13 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import shapely
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection, text
 
 from api.deps import AuthSession, SessionDep, SettingsDep, require_roles, user_from_token
 from api.security import COOKIE_NAME, secret_key
+from api.uploads import ENVELOPE_BYTES
 from expro.settings import Settings
 from imagery.chips import CLAIMED_RGB, MEASURED_RGB, ChipError, ChipReader, Outline, padded_bounds, render_chip
 from supervision import alert_loop, alerts, audit, policy, projects
@@ -393,7 +396,8 @@ def workbench_step(alert_id: AlertId, request: Request, conn: SessionDep, settin
                    amount_recovered_yuan: Annotated[str, Form(max_length=32)] = "",
                    f_rule: Annotated[str, Form(max_length=64)] = "", f_severity: Annotated[str, Form(max_length=16)] = "",
                    f_state: Annotated[str, Form(max_length=16)] = "",
-                   f_village: Annotated[str, Form(max_length=32)] = "") -> Response:
+                   f_village: Annotated[str, Form(max_length=32)] = "",
+                   attachment: Annotated[UploadFile | None, File()] = None) -> Response:
     """A step of the loop from the workbench form: the session cookie and its form token, then
     :func:`supervision.alert_loop.act` (policy, state, audit); back to the workbench with the outcome."""
     session = _session(request, conn, settings)
@@ -424,9 +428,25 @@ def workbench_step(alert_id: AlertId, request: Request, conn: SessionDep, settin
         except InvalidOperation:
             return RedirectResponse(f"{back}?{urlencode({**kept, 'alert': alert_id, 'error': '追回金额不是数字'})}",
                                     status_code=303)
+    attachments = []
+    if attachment is not None and attachment.filename:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > alert_loop.MAX_ATTACHMENT_BYTES + ENVELOPE_BYTES:
+            return _refusal("附件过大", f"附件不能超过 {alert_loop.MAX_ATTACHMENT_BYTES // 2**20} MB", 413)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=settings.home, suffix=".upload") as tmp:
+            shutil.copyfileobj(attachment.file, tmp)
+            tmp.flush()
+            try:
+                attachments.append(alert_loop.store_attachment(
+                    conn, FsPath(tmp.name), file_name=attachment.filename, store_dir=settings.home / "attachments",
+                    user=user))
+            except alert_loop.AttachmentError as exc:
+                return RedirectResponse(f"{back}?{urlencode({**kept, 'alert': alert_id, 'error': str(exc)})}",
+                                        status_code=303)
     try:
         alert_loop.act(conn, alert_id, user, action, opinion=opinion, acted_on=day, assignee=assignee or None,
-                       amount_recovered_yuan=amount)
+                       amount_recovered_yuan=amount, attachments=attachments)
     except alert_loop.AlertPermissionError as exc:
         return _refusal("无权执行此步骤", str(exc), 403)
     except alert_loop.AlertLoopError as exc:

@@ -65,7 +65,7 @@ def _map_ready(page, errors: list[str]) -> None:
         raise AssertionError(f"the map did not start: {errors}") from None
 
 
-def test_inspector_works_an_alert_from_the_workbench(live_server, browser, workbench_project):  # noqa: F811
+def test_inspector_works_an_alert_from_the_workbench(live_server, browser, workbench_project, tmp_path):  # noqa: F811
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1500, "height": 950})
     errors: list[str] = []
@@ -135,9 +135,20 @@ def test_inspector_works_an_alert_from_the_workbench(live_server, browser, workb
     page.click("#step-form button[type=submit]")
     page.wait_for_selector("#step-error")
     assert "早于预警产生日期" in page.inner_text("#step-error")
+    # confirm it with a photo attached
+    photo = tmp_path / "现场照片.png"
+    from PIL import Image
+    Image.new("RGB", (40, 30), (200, 80, 60)).save(photo)
+    page.check("#step-form input[value=confirm]")
+    page.fill("#step-form textarea[name=opinion]", "现场核实多报属实")
+    page.set_input_files("#step-form input[name=attachment]", str(photo))
+    page.click("#step-form button[type=submit]")
+    page.wait_for_selector("#step-message")
+    assert "附件：现场照片.png" in page.inner_text("#history")
+    assert "100.0%" in page.inner_text("#hit-rates")                       # 查实率 of AREA_INFLATED: 1 of 1
     history = page.inner_text("#history")
     assert "由本人核查" in history and "现场测量该房屋，核对征收前影像" in history and "核查中" in history
-    assert "核查中" in page.inner_text("#alert-summary")
+    assert "属实" in page.inner_text("#alert-summary")
     page.locator("#history").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "workbench_step.png"))
 
@@ -147,7 +158,8 @@ def test_inspector_works_an_alert_from_the_workbench(live_server, browser, workb
     assert "预警·分派核查" in rows and "预警·开始核查" in rows and "S003" in rows
     assert "现场测量该房屋，核对征收前影像" in rows
     assert "审计链校验通过" in page.inner_text("#chain-state")
-    assert page.locator("#audit-events tr").count() == 3                  # header + two steps
+    assert "预警·核实属实" in rows
+    assert page.locator("#audit-events tr").count() == 4                  # header + three steps
     page.goto(f"{live_server}/audit?actor=S003")
     assert "登录" in page.inner_text("#audit-events")
     page.screenshot(path=str(SHOTS / "workbench_audit.png"), full_page=True)
