@@ -206,6 +206,9 @@ def main() -> None:
         cleanup(conn)
     rows = []
     check = peer = None
+    claims: object = 0
+    registry_rows: object = 0
+    city_extracts: object = 0
     try:
         for n in args.registry_sizes:
             path = OUT / f"bench_registry_{n}.csv"
@@ -250,7 +253,7 @@ def main() -> None:
         print(f"check: {check}", file=sys.stderr)
         peer = child("peer_check", result.project_code)
         print(f"peer check: {peer}", file=sys.stderr)
-        summary = {"claims": claims, "registry_rows": int(registry_rows), "city_wide_extracts": city_extracts,
+        summary = {"claims": claims, "registry_rows": int(str(registry_rows)), "city_wide_extracts": city_extracts,
                    "expro_check": check, "peer_pandas": peer}
         with open(OUT / "registry_results.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"at": time.strftime("%Y-%m-%d %H:%M"), "step": "check", **summary},
@@ -259,8 +262,7 @@ def main() -> None:
         if not args.keep:
             with engine.begin() as conn:
                 cleanup(conn)
-        report(rows, check, peer, claims if check else 0, registry_rows if check else 0,
-               city_extracts if check else 0)
+        report(rows, check, peer, int(str(claims or 0)), int(str(registry_rows or 0)), int(str(city_extracts or 0)))
 
 
 def report(rows: list[dict], check: dict | None, peer: dict | None, claims: int, registry_rows: int,
