@@ -157,7 +157,7 @@ def measured(kind: str, engine: str, code: str, outdir: Path) -> dict:
     cluster = start_cluster() if engine == "dask" else None
     try:
         if kind == "check":
-            args = ["check", code]
+            args = ["check", "--project", code]
         else:
             args = ["report", "--project", code, "-o", str(outdir / engine), "--period", PERIOD,
                     "--recompute", "--overwrite", "--no-progress"]
