@@ -9,6 +9,7 @@ roof probability.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -91,6 +92,10 @@ class RoofSegmenter:
         meta = json.loads(card.read_text()) if card.exists() else {}
         self.threshold = float(threshold if threshold is not None else meta.get("threshold", 0.5))
         self.flips = bool(meta.get("test_time_flips", False))
+        post = meta.get("postprocess", {})  # chosen on training sets only (benchmarks/footprints/postproc.py)
+        self.edge_threshold = float(post.get("edge_threshold", 0.5))
+        self.params = dataclasses.replace(PARAMS, **{k: float(post[k]) for k in ("opening_m", "min_area_m2")
+                                                     if k in post})
         self.source = "model:" + self.path.stem
 
     def probabilities(self, rgb: np.ndarray, valid: np.ndarray, flips: bool | None = None,
@@ -113,7 +118,7 @@ class RoofSegmenter:
         return prob[0], prob[1]
 
     def extract(self, path: str | Path, grid: Grid | None = None, tile_px: int = TILE_PX,
-                params: SegmentParams = PARAMS, max_tiles: int | None = None,
+                params: SegmentParams | None = None, max_tiles: int | None = None,
                 height_path: str | Path | None = None) -> list:
         """Regularised footprints of the orthophoto at ``path``, measured on ``grid``'s CRS at 0.25 m
         (``max_tiles``: stop after that many tiles, for benchmarks). With a surface model (``height_path``) the
@@ -123,6 +128,7 @@ class RoofSegmenter:
 
         grid = work_grid(path) if grid is None else Grid.from_bounds(_bounds(grid), WORK_RES_M, grid.crs)
         res = grid.resolution_m
+        params = self.params if params is None else params
         found = []
         source = self.source + ("+dsm" if height_path else "")
         # GDAL's block cache would otherwise grow to 5 % of the machine's memory over a large orthophoto
@@ -143,7 +149,8 @@ class RoofSegmenter:
                 tr = window_transform(read_win, grid.transform)
                 cx0, cy1 = grid.transform @ (core.col_off, core.row_off)
                 cx1, cy0 = grid.transform @ (core.col_off + core.width, core.row_off + core.height)
-                for poly, rect, conf in outlines(roof, edge, valid, tr, res, self.threshold, params):
+                for poly, rect, conf in outlines(roof, edge, valid, tr, res, self.threshold, params,
+                                                 self.edge_threshold):
                     c = poly.centroid
                     if cx0 <= c.x < cx1 and cy0 < c.y <= cy1:
                         height_m = _median_inside(above, poly, tr) if above is not None else None
@@ -181,13 +188,15 @@ def _median_inside(above: np.ndarray, poly: shapely.Polygon, transform) -> float
 
 
 def outlines(roof: np.ndarray, edge: np.ndarray, valid: np.ndarray, transform, res: float, threshold: float = 0.5,
-             params: SegmentParams = PARAMS) -> list[tuple[shapely.Polygon, float, float]]:
-    """(outline, rectangularity, confidence) of each building of the roof and edge maps of a tile."""
+             params: SegmentParams = PARAMS, edge_threshold: float = 0.5,
+             ) -> list[tuple[shapely.Polygon, float, float]]:
+    """(outline, rectangularity, confidence) of each building of the roof and edge maps of a tile (cores: roof
+    pixels whose edge probability is below ``edge_threshold``)."""
     mask = (roof > threshold) & valid
     mask = ndi.binary_fill_holes(ndi.binary_closing(mask, np.ones((3, 3), bool)))
     k = max(1, round(params.opening_m / res))
     mask = ndi.binary_opening(mask, np.ones((k, k), bool)) if k > 1 else mask
-    cores = mask & (edge < 0.5)
+    cores = mask & (edge < edge_threshold)
     seeds, n = ndi.label(cores)
     if n == 0:
         return []

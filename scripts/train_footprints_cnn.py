@@ -154,8 +154,66 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return roof + 0.5 * edge + dice
 
 
+def from_onnx(path: Path, calib: torch.Tensor) -> UNet:
+    """A UNet holding the weights of an exported network (``torch.onnx.export`` folds each BatchNorm into its
+    convolution): the folded kernels and biases go into the convolutions and BatchNorms, whose batch statistics
+    are calibrated on ``calib`` (each BatchNorm's running mean and variance set to the statistics of its input
+    there, its scale to their standard deviation) so that the network computes the same function in eval mode and,
+    up to the batch, in training mode. Used by ``--resume`` when only the ONNX file is left."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    model = UNet().eval()
+    order: list[nn.Conv2d] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in model.modules()
+             if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 64, 64))
+    for h in hooks:
+        h.remove()
+    assert len(order) == len(convs), (len(order), len(convs))
+    bns = {m[1][0]: m[1][1] for m in ((None, (seq[k], seq[k + 1])) for seq in model.modules()
+                                       if isinstance(seq, nn.Sequential) for k in range(len(seq) - 1)
+                                       if isinstance(seq[k], nn.Conv2d) and isinstance(seq[k + 1], nn.BatchNorm2d))}
+    bias: dict[nn.Conv2d, np.ndarray] = {}
+    with torch.no_grad():
+        for conv, node in zip(order, convs):
+            w = init[node.input[1]]
+            assert tuple(w.shape) == tuple(conv.weight.shape), (w.shape, conv.weight.shape)
+            conv.weight.copy_(torch.from_numpy(w))
+            b = init[node.input[2]] if len(node.input) > 2 else np.zeros(w.shape[0], np.float32)
+            if conv in bns:
+                bn = bns[conv]
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1 - bn.eps)
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(torch.from_numpy(b))
+                bias[conv] = b
+            else:
+                conv.bias.copy_(torch.from_numpy(b))
+        for u, name in zip(model.up, ("up.0", "up.1", "up.2")):
+            u.weight.copy_(torch.from_numpy(init[f"{name}.weight"]))
+            u.bias.copy_(torch.from_numpy(init[f"{name}.bias"]))
+        stats: dict[nn.Conv2d, tuple[torch.Tensor, torch.Tensor]] = {}
+        hooks = [c.register_forward_hook(lambda m, i, o: stats.__setitem__(m, (o.mean((0, 2, 3)), o.var((0, 2, 3)))))
+                 for c in bns]
+        model(calib)  # eval mode: the exported function
+        for h in hooks:
+            h.remove()
+        for conv, bn in bns.items():
+            mean, var = stats[conv]
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+            bn.weight.copy_((var + bn.eps).sqrt())
+            bn.bias.copy_(mean + torch.from_numpy(bias[conv]))
+    return model
+
+
 def train(data: dict, without: str | None, minutes: float, out: Path, batch: int = 8, real_share: float = 0.7,
-          init: Path | None = None, lr: float = 3e-3) -> Path:
+          init: Path | None = None, lr: float = 3e-3, steps_before: int = 0) -> Path:
     """Train for ``minutes`` of wall time on every source but ``without`` (``real_share`` of each batch from the
     real sets, none when 0), starting from the weights at ``init``; export to ONNX at ``out``."""
     rng = np.random.default_rng(SEED)
@@ -165,7 +223,13 @@ def train(data: dict, without: str | None, minutes: float, out: Path, batch: int
     weights /= weights.sum()
     rendered = data["render"]
     model = UNet()
-    if init is not None:
+    if init is not None and init.suffix == ".onnx":
+        calib = np.random.default_rng(SEED + 1)
+        pairs = [crop(real[calib.choice(len(real), p=weights)] if calib.random() < real_share else
+                      rendered[int(calib.integers(len(rendered)))], calib) for i in range(32)]
+        model = from_onnx(init, torch.from_numpy(np.stack([p[0] for p in pairs])))
+        model.train()
+    elif init is not None:
         model.load_state_dict(torch.load(init))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     t0, step, losses = time.perf_counter(), 0, []
@@ -185,8 +249,12 @@ def train(data: dict, without: str | None, minutes: float, out: Path, batch: int
         step += 1
         if step % 100 == 0:
             print(f"  step {step} loss {np.mean(losses[-100:]):.3f} ({elapsed:.0f} s)", flush=True)
+        if step % 200 == 0:  # checkpoint (not committed): a stopped run loses at most 200 steps
+            FOLDS.mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), FOLDS / f"{out.stem}.pt")
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
+    FOLDS.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), FOLDS / f"{out.stem}.pt")  # to start other networks from (not committed)
     torch.onnx.export(model, torch.zeros(1, 3, 256, 256), str(out), input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {2: "h", 3: "w"}, "logits": {2: "h", 3: "w"}}, opset_version=17,
@@ -214,6 +282,8 @@ def main() -> None:
     ap.add_argument("--folds", action="store_true")
     ap.add_argument("--only", nargs="*", default=list(DRONE_SETS))
     ap.add_argument("--final", action="store_true")
+    ap.add_argument("--final-out", type=Path, default=MODEL_PATH,
+                    help="where the final network goes (default: the committed imagery/models/footprints_unet.onnx)")
     ap.add_argument("--resume", action="store_true",
                     help="each network continues from its own previous weights (benchmarks/out/footprint_folds/"
                          "<name>.pt) instead of the base network: more steps, same recipe and seed")
@@ -221,24 +291,35 @@ def main() -> None:
     data = build(args.scenes)
     print(f"data: {', '.join(f'{k} {len(v)}' for k, v in data.items())}", flush=True)
     base = FOLDS / "unet_base.pt"
-    if args.pretrain_minutes and not base.exists():
+    resume_from = {name: _resume_from(f"unet_without_{name}") for name in (args.only if args.folds else [])}
+    if args.final:
+        resume_from[None] = _resume_from(MODEL_PATH.stem)
+    if not args.resume:
+        resume_from = dict.fromkeys(resume_from)
+    if args.pretrain_minutes and not base.exists() and not all(resume_from.values()):
         train(data, None, args.pretrain_minutes, base.with_suffix(".onnx"), real_share=0.0)
     init = base if base.exists() else None
     if args.folds:
         for name in args.only:
-            own = FOLDS / f"unet_without_{name}.pt"
             path = train(data, name, args.minutes, FOLDS / f"unet_without_{name}.onnx",
-                         init=own if args.resume and own.exists() else init, lr=1.5e-3)
+                         init=resume_from[name] or init, lr=1.5e-3)
             rgb, labels = drone_paths(name)
             s = score_set(RoofSegmenter(path).extract, rgb, labels)
             print(f"LOSO {name}: precision {s['precision']:.3f} recall {s['recall']:.3f} F1 {s['f1']:.3f} "
                   f"median IoU {s['median_iou']:.3f} ({s['measured']} found, {s['reference']} reference)",
                   flush=True)
     if args.final:
-        own = FOLDS / f"{MODEL_PATH.stem}.pt"
-        train(data, None, args.final_minutes, MODEL_PATH, init=own if args.resume and own.exists() else init,
-              lr=1.5e-3)
+        train(data, None, args.final_minutes, args.final_out, init=resume_from[None] or init, lr=1.5e-3)
 
+
+def _resume_from(stem: str) -> Path | None:
+    """What a network resumes from: its checkpoint in benchmarks/out/footprint_folds, else its ONNX file there,
+    else the committed ONNX file (imagery/models, imagery/models/folds); None when there is none."""
+    for path in (FOLDS / f"{stem}.pt", FOLDS / f"{stem}.onnx", MODEL_PATH.parent / f"{stem}.onnx",
+                 MODEL_PATH.parent / "folds" / f"{stem}.onnx"):
+        if path.exists():
+            return path
+    return None
 
 if __name__ == "__main__":
     main()
