@@ -60,7 +60,7 @@ def _sign_in(page, base: str, target: str, username: str) -> None:
 
 def _map_ready(page, errors: list[str]) -> None:
     try:
-        page.wait_for_function("() => document.body.dataset.mapReady === '1'", timeout=10000)
+        page.wait_for_function("() => !!document.body && document.body.dataset.mapReady === '1'", timeout=10000)
     except Exception:
         raise AssertionError(f"the map did not start: {errors}") from None
 
