@@ -102,3 +102,11 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def vm_hwm_mb(pid: int) -> float | None:
+    """VmHWM of a live process in MB (None when it is gone)."""
+    try:
+        return _status(pid)["VmHWM"] / 1024
+    except (OSError, KeyError):
+        return None

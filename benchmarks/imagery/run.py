@@ -69,6 +69,7 @@ BENCH_USER = "bench-imagery"
 CODE_PREFIX = "BENCH-IMG-"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+from benchmarks.readme_results import replace_results  # noqa: E402
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -558,14 +559,7 @@ def report(r: dict) -> str:
 
 def update_readme(section: str) -> None:
     """Replace the results section of benchmarks/imagery/README.md (between the two markers)."""
-    readme = HERE / "README.md"
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
-    body = readme.read_text(encoding="utf-8")
-    if start not in body or end not in body:
-        body += f"\n{start}\n{end}\n"
-    head, rest = body.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{section}{end}{tail}", encoding="utf-8")
+    replace_results(HERE / "README.md", section)
 
 
 # --- main -------------------------------------------------------------------------------------------

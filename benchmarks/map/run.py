@@ -38,6 +38,7 @@ ROOT = HERE.parents[1]
 OUT = ROOT / "benchmarks" / "out"
 WORK = OUT / "map"
 sys.path.insert(0, str(ROOT))
+from benchmarks.readme_results import replace_results  # noqa: E402
 
 import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
@@ -283,14 +284,7 @@ def args_timeout(r: dict) -> str:
 
 def update_readme(section: str) -> None:
     """Replace the results section of benchmarks/map/README.md (between the two markers)."""
-    readme = HERE / "README.md"
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
-    body = readme.read_text(encoding="utf-8")
-    if start not in body or end not in body:
-        body += f"\n{start}\n{end}\n"
-    head, rest = body.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{section}{end}{tail}", encoding="utf-8")
+    replace_results(HERE / "README.md", section)
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ OUT = ROOT / "benchmarks" / "out" / "reports"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "benchmarks" / "area_check"))
+from memwatch import vm_hwm_mb  # noqa: E402
 
 from sqlalchemy import text  # noqa: E402
 
@@ -52,16 +53,6 @@ PERIOD = "2026-12"
 EXPRO = str(ROOT / ".venv" / "bin" / "expro")
 
 
-def vm_hwm_mb(pid: int) -> float | None:
-    """VmHWM of a live process in MB (None when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def alert_set(code: str) -> tuple[int, str, dict[str, int]]:
